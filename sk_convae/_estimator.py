@@ -1,0 +1,505 @@
+"""ConvAutoEncoderTransformer: a convolutional autoencoder as a sklearn transformer."""
+
+import copy
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import LRScheduler
+
+from sk_convae._device import resolve_device
+from sk_convae._network import (
+    ConvCodeAutoEncoder,
+    DenseConvAutoEncoder,
+    conv_code_shape,
+)
+from sk_convae._scaling import INTENSITY, fit_scaling, scale_rows
+
+
+class ConvAutoEncoderTransformer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
+    """Dimensionality reduction with a convolutional autoencoder.
+
+    Each row of ``X`` is read as a flattened image. ``fit`` trains an encoder that
+    maps the image to ``n_components`` numbers and a decoder that draws the image
+    back from them; ``transform`` returns the codes, ``inverse_transform`` the
+    reconstructions. It fits in a :class:`~sklearn.pipeline.Pipeline` wherever
+    :class:`~sklearn.decomposition.PCA` does. Training runs on skorch and PyTorch,
+    on the GPU when one is available.
+
+    The input needs no scaler: floats in [0, 1], raw ``uint8`` pixels and
+    standardised data are all mapped to the network's scale by one affine map
+    learned in ``fit``, and ``inverse_transform`` answers on the caller's scale.
+
+    Parameters
+    ----------
+    n_components : int, default=32
+        Number of numbers in each code. With ``architecture='conv'`` it must equal
+        the size of the last feature map.
+
+    image_shape : tuple of int, default=None
+        Shape of one image, ``(H, W)`` or ``(C, H, W)`` with channels first; the
+        product must equal ``n_features``. None reads a square single-channel image
+        when ``n_features`` is a perfect square (784 -> 28x28), otherwise a
+        ``1 x n_features`` strip.
+
+    architecture : {'dense', 'conv'}, default='dense'
+        ``'dense'``: stride-2 3x3 convolutions with BatchNorm and ReLU, then a
+        linear layer to ``n_components``; the decoder mirrors it with transposed
+        convolutions. ``'conv'``: the Keras tutorial's network, 3x3 'same'
+        convolutions with ReLU each followed by 2x2 max-pooling, whose last feature
+        map is the code, and an upsampling decoder. The tutorial's seed is exactly
+        ``architecture='conv', channels=(16, 8, 8), n_components=128`` on 28x28
+        images (a 4x4x8 code; sigmoid output and binary cross-entropy through
+        ``loss='auto'``).
+
+    channels : tuple of int, default=(32, 64)
+        Width of each encoder stage; its length is the depth. Each stage halves
+        the image (rounding up). The decoder uses the widths in reverse.
+
+    loss : {'auto', 'bce', 'mse'}, default='auto'
+        Reconstruction loss. ``'bce'`` is binary cross-entropy on a sigmoid output
+        and needs intensities (non-negative data); ``'mse'`` is the squared error.
+        ``'auto'`` picks ``'bce'`` for non-negative data and ``'mse'`` otherwise.
+
+    noise_factor : float, default=0.0
+        Standard deviation of the Gaussian noise added to the (scaled) inputs during
+        training, while the clean inputs are the targets: a denoising autoencoder.
+        Noisy intensities are clipped to [0, 1]. ``transform`` never adds noise.
+
+    max_epochs : int, default=20
+        Passes over the training data.
+
+    batch_size : int, default=256
+        Rows per gradient step, and per batch in ``transform``.
+
+    lr : float, default=3e-3
+        Peak learning rate of AdamW under a one-cycle schedule.
+
+    weight_decay : float, default=1e-4
+        AdamW's decoupled weight decay.
+
+    device : str or torch.device, default='auto'
+        Where the network trains and runs: ``'auto'`` picks CUDA when available,
+        then CPU; or ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ...
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and noise. The same integer gives
+        identical codes; the caller's global torch and numpy random states are left
+        as they were.
+
+    verbose : int, default=0
+        0 prints nothing; 1 prints one line per epoch with the training loss.
+
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra skorch callbacks, passed to the network as they are (copied first,
+        so that the objects passed in are never changed).
+
+    Attributes
+    ----------
+    n_components_ : int
+        Width of the codes.
+
+    image_shape_ : tuple of int
+        ``(C, H, W)`` of one image.
+
+    loss_ : {'bce', 'mse'}
+        The loss that was used.
+
+    device_ : str
+        The device the network was trained on.
+
+    data_offset_ : float
+        Subtracted from the input before training, see ``data_scale_``.
+
+    data_scale_ : float
+        The network sees ``(X - data_offset_) / data_scale_``.
+
+    net_ : skorch.NeuralNet
+        The fitted skorch network; ``net_.module_`` is the torch module.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear dimensionality reduction.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sk_convae import ConvAutoEncoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> X.shape
+    (1797, 64)
+    >>> ae = ConvAutoEncoderTransformer(
+    ...     n_components=8, image_shape=(8, 8), max_epochs=2, random_state=0
+    ... )
+    >>> codes = ae.fit_transform(X)
+    >>> codes.shape, codes.dtype
+    ((1797, 8), dtype('float32'))
+    >>> ae.inverse_transform(codes).shape
+    (1797, 64)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "image_shape": [None, tuple, list],
+        "architecture": [StrOptions({"dense", "conv"})],
+        "channels": [tuple, list],
+        "loss": [StrOptions({"auto", "bce", "mse"})],
+        "noise_factor": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [None, list],
+    }
+
+    def __init__(
+        self,
+        n_components=32,
+        *,
+        image_shape=None,
+        architecture="dense",
+        channels=(32, 64),
+        loss="auto",
+        noise_factor=0.0,
+        max_epochs=20,
+        batch_size=256,
+        lr=3e-3,
+        weight_decay=1e-4,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.n_components = n_components
+        self.image_shape = image_shape
+        self.architecture = architecture
+        self.channels = channels
+        self.loss = loss
+        self.noise_factor = noise_factor
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------------------
+    # fit
+
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Flattened images, one per row (channels first when there are several).
+            Not modified.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype="numeric", ensure_min_samples=2, reset=True)
+        image_shape = _resolve_image_shape(self.image_shape, X.shape[1])
+        channels = _check_channels(self.channels)
+        offset, scale, kind = fit_scaling(X)
+        loss = _resolve_loss(self.loss, kind, X)
+        if self.architecture == "conv":
+            _check_conv_code_width(self.n_components, image_shape, channels)
+        device = resolve_device(self.device)
+        callbacks = _check_callbacks(self.callbacks)
+
+        X_net = scale_rows(X, offset, scale)
+        net = self._build_net(
+            image_shape, channels, loss, kind, device, callbacks, len(X_net)
+        )
+        seed = _seed_from(self.random_state)
+        cuda_devices = [torch.device(device).index or 0] if "cuda" in device else []
+        with torch.random.fork_rng(devices=cuda_devices):
+            torch.manual_seed(seed)
+            net.fit(X_net, X_net)
+        net.module_.eval()
+
+        self.net_ = net
+        self.n_components_ = self.n_components
+        self.image_shape_ = image_shape
+        self.loss_ = loss
+        self.device_ = device
+        self.data_offset_ = offset
+        self.data_scale_ = scale
+        return self
+
+    def _build_net(self, image_shape, channels, loss, kind, device, callbacks, n):
+        """The skorch network for this configuration, not yet initialised."""
+        batch_size = min(self.batch_size, n)
+        # A lone last row would meet BatchNorm in training mode with one value per
+        # channel on 1x1 feature maps; drop it from that epoch instead (rows are
+        # shuffled, so a different one is left out each time).
+        drop_last = n % batch_size == 1
+        steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
+        schedule = LRScheduler(
+            policy=torch.optim.lr_scheduler.OneCycleLR,
+            step_every="batch",
+            max_lr=self.lr,
+            total_steps=self.max_epochs * steps_per_epoch,
+        )
+        if self.architecture == "dense":
+            module = DenseConvAutoEncoder
+            module_params = {"n_components": self.n_components}
+        else:
+            module = ConvCodeAutoEncoder
+            module_params = {}
+        criterion = torch.nn.BCEWithLogitsLoss if loss == "bce" else torch.nn.MSELoss
+        return NeuralNet(
+            module,
+            criterion=criterion,
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=batch_size,
+            iterator_train__shuffle=True,
+            iterator_train__drop_last=drop_last,
+            train_split=None,
+            callbacks=[("lr_schedule", schedule), *callbacks],
+            predict_nonlinearity=None,
+            device=device,
+            verbose=self.verbose,
+            **{f"module__{k}": v for k, v in module_params.items()},
+            module__image_shape=image_shape,
+            module__channels=channels,
+            module__noise_std=float(self.noise_factor),
+            module__clip_noise=kind == INTENSITY,
+        )
+
+    # ------------------------------------------------------------------------------
+    # inference
+
+    def transform(self, X):
+        """Encode ``X`` into codes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Flattened images on the scale seen in ``fit``. Not modified.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components_), dtype float32
+            The codes.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype="numeric", reset=False)
+        module = self.net_.module_
+        return self._map_batches(
+            lambda xb: module.encode(self._to_net_scale(xb)), X, self.n_components_
+        )
+
+    def inverse_transform(self, X):
+        """Decode codes into flattened images, on the scale of the input to ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components_)
+            Codes, as returned by ``transform``, or new points in code space.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_), dtype float32
+            The reconstructed images.
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=[np.float32, np.float64])
+        if X.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X has {X.shape[1]} columns, but inverse_transform expects codes "
+                f"with n_components_={self.n_components_} columns, as returned by "
+                "transform."
+            )
+        module = self.net_.module_
+        return self._map_batches(
+            lambda zb: self._from_net_scale(module.decode(zb.float())),
+            X,
+            self.n_features_in_,
+        )
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error, on the caller's scale.
+
+        Higher is better, so that model selection tools such as
+        :class:`~sklearn.model_selection.GridSearchCV` can tune the transformer
+        without labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Flattened images.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        score : float
+            ``-mean((X - inverse_transform(transform(X))) ** 2)``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype="numeric", reset=False)
+        reconstruction = self.inverse_transform(self.transform(X))
+        return -float(np.mean((np.asarray(X, dtype=np.float64) - reconstruction) ** 2))
+
+    def _to_net_scale(self, xb):
+        """float64 rows -> float32 network input, exactly as ``scale_rows`` does."""
+        return ((xb - self.data_offset_) / self.data_scale_).float()
+
+    def _from_net_scale(self, logits):
+        out = torch.sigmoid(logits) if self.loss_ == "bce" else logits
+        return out * self.data_scale_ + self.data_offset_
+
+    def _map_batches(self, fn, X, n_out):
+        """Apply ``fn`` to ``X`` batch by batch, in eval mode, without autograd.
+
+        Rows are independent of one another in eval mode, so the result does not
+        depend on the batch size or on the order of the rows.
+        """
+        module = self.net_.module_
+        device = self.net_.device  # after unpickling on a CPU-only machine: 'cpu'
+        module.eval()
+        out = np.empty((X.shape[0], n_out), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], self.batch_size):
+                # float64 here so that scaling matches _scaling.scale_rows exactly
+                batch = np.array(X[start : start + self.batch_size], dtype=np.float64)
+                result = fn(torch.from_numpy(batch).to(device))
+                out[start : start + self.batch_size] = result.float().cpu().numpy()
+        return out
+
+    # ------------------------------------------------------------------------------
+    # sklearn plumbing
+
+    @property
+    def _n_features_out(self):
+        """Number of transformed output features, for get_feature_names_out."""
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Codes and reconstructions are float32 whatever the input dtype.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+# ----------------------------------------------------------------------------------
+# Validation helpers: each raises in the user's terms, before any training starts.
+
+
+def _resolve_image_shape(image_shape, n_features):
+    """``(C, H, W)`` from the ``image_shape`` parameter and the number of features."""
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        if side * side == n_features:
+            return (1, side, side)
+        return (1, 1, n_features)
+    shape = tuple(image_shape)
+    if len(shape) not in (2, 3) or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
+    ):
+        raise ValueError(
+            "image_shape must be (H, W) or (C, H, W) with positive integers, "
+            f"got {image_shape!r}."
+        )
+    shape = tuple(int(s) for s in shape)
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape {shape} needs {math.prod(shape)} features, got {n_features}."
+        )
+    return shape if len(shape) == 3 else (1, *shape)
+
+
+def _check_channels(channels):
+    channels = tuple(channels)
+    if not channels or not all(
+        isinstance(c, Integral) and not isinstance(c, bool) and c >= 1 for c in channels
+    ):
+        raise ValueError(
+            "channels must be a non-empty tuple of positive integers, one width per "
+            f"encoder stage, got {channels!r}."
+        )
+    return tuple(int(c) for c in channels)
+
+
+def _resolve_loss(loss, kind, X):
+    if loss == "auto":
+        return "bce" if kind == INTENSITY else "mse"
+    if loss == "bce" and kind != INTENSITY:
+        raise ValueError(
+            "loss='bce' needs intensities (non-negative data, such as pixels in "
+            f"[0, 1] or 0..255), but X has values down to {float(X.min()):.4g}. "
+            "Use loss='mse' or loss='auto' for data with negative values."
+        )
+    return loss
+
+
+def _check_conv_code_width(n_components, image_shape, channels):
+    code_shape = conv_code_shape(image_shape, channels)
+    width = math.prod(code_shape)
+    if n_components != width:
+        c, h, w = code_shape
+        raise ValueError(
+            "architecture='conv' makes the last feature map the code: "
+            f"{c} channels x {h} x {w} = {width} numbers for image_shape "
+            f"{image_shape} and channels {channels}; set n_components={width} "
+            f"(got {n_components})."
+        )
+
+
+def _check_callbacks(callbacks):
+    """A copy of the user's callbacks, so that fitting never changes their objects."""
+    if callbacks is None:
+        return []
+    for cb in callbacks:
+        name, obj = cb if isinstance(cb, tuple) else (None, cb)
+        if name == "lr_schedule":
+            raise ValueError("the callback name 'lr_schedule' is reserved.")
+        if not hasattr(obj, "initialize"):
+            raise TypeError(
+                f"callbacks must hold skorch callbacks, got {type(obj).__name__}."
+            )
+    return copy.deepcopy(list(callbacks))
+
+
+def _seed_from(random_state):
+    """An int seed for torch; draws from no global random state."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    return int(random_state.randint(np.iinfo(np.int32).max))

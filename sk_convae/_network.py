@@ -1,0 +1,259 @@
+"""The convolutional autoencoders, in plain PyTorch.
+
+The file reads top to bottom as the architecture: building blocks first, then the two
+networks the estimator can build. Both take and return flat rows, ``(N, C*H*W)``, so
+that the scikit-learn side only ever sees 2-D arrays; images exist only in here.
+
+``DenseConvAutoEncoder`` (the default)
+    Strided 3x3 convolutions with BatchNorm and ReLU halve the image at each stage,
+    a linear layer maps the last feature map to ``n_components`` numbers, and a
+    mirrored decoder of transposed convolutions draws the image back. The output is
+    logits: a sigmoid turns them into intensities for binary cross-entropy.
+
+``ConvCodeAutoEncoder`` (the Keras tutorial's network)
+    3x3 'same' convolutions with ReLU, each followed by 2x2 max-pooling; the last
+    feature map *is* the code (no dense bottleneck). The decoder mirrors it with
+    nearest-neighbour 2x upsampling. With ``channels=(16, 8, 8)`` on 28x28 images
+    this is exactly the seed: 28 -> 14 -> 7 -> 4, a 4x4x8 = 128-d code, and a
+    decoder whose third convolution is 'valid' so that 16 -> 14 -> 28.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+
+def downsampled_sizes(height, width, n_stages):
+    """Spatial size after each stride-2 stage, ceil(size / 2), input size first."""
+    sizes = [(height, width)]
+    for _ in range(n_stages):
+        h, w = sizes[-1]
+        sizes.append((math.ceil(h / 2), math.ceil(w / 2)))
+    return sizes
+
+
+# ----------------------------------------------------------------------------------
+# Building blocks
+
+
+class GaussianNoise(nn.Module):
+    """Corrupt the input with ``std * N(0, 1)`` noise, in training mode only.
+
+    This is what makes a denoising autoencoder: the network sees the noisy input
+    and is asked for the clean one. ``clip`` keeps intensities in [0, 1], as the
+    tutorial's ``np.clip(x_noisy, 0.0, 1.0)`` did.
+    """
+
+    def __init__(self, *, std, clip):
+        super().__init__()
+        self.std = std
+        self.clip = clip
+
+    def forward(self, x):
+        if not self.training or self.std == 0:
+            return x
+        x = x + self.std * torch.randn_like(x)
+        return x.clamp(0.0, 1.0) if self.clip else x
+
+
+class DownBlock(nn.Sequential):
+    """Stride-2 3x3 convolution, BatchNorm, ReLU: (N, C, H, W) -> (N, C', H/2, W/2)."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class UpBlock(nn.Sequential):
+    """Transposed 3x3 convolution with stride 2, BatchNorm, ReLU; doubles H and W.
+
+    ``output_padding`` (0 or 1 per axis) picks between 2s - 1 and 2s, so that the
+    decoder lands exactly on the encoder's sizes, odd or even.
+    """
+
+    def __init__(self, in_channels, out_channels, output_padding):
+        super().__init__(
+            nn.ConvTranspose2d(
+                in_channels,
+                out_channels,
+                3,
+                stride=2,
+                padding=1,
+                output_padding=output_padding,
+                bias=False,
+            ),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+def _output_padding(small, large):
+    """output_padding taking a stride-2 transposed conv from ``small`` to ``large``."""
+    return tuple(big - (2 * s - 1) for s, big in zip(small, large))
+
+
+# ----------------------------------------------------------------------------------
+# The default network: strided convolutions and a dense bottleneck
+
+
+class DenseConvAutoEncoder(nn.Module):
+    """Convolutional encoder, linear bottleneck of ``n_components``, mirrored decoder.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of one image.
+    n_components : int
+        Width of the code.
+    channels : tuple of int
+        Encoder widths; one stride-2 stage per entry.
+    noise_std : float
+        Standard deviation of the training-time input noise (0 disables it).
+    clip_noise : bool
+        Clip noisy inputs to [0, 1].
+    """
+
+    def __init__(self, *, image_shape, n_components, channels, noise_std, clip_noise):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        c, h, w = self.image_shape
+        sizes = downsampled_sizes(h, w, len(channels))
+        self.code_map_shape = (channels[-1], *sizes[-1])
+        code_map_size = math.prod(self.code_map_shape)
+
+        self.noise = GaussianNoise(std=noise_std, clip=clip_noise)
+
+        widths = (c, *channels)
+        self.encoder = nn.Sequential(
+            *(DownBlock(widths[i], widths[i + 1]) for i in range(len(channels))),
+            nn.Flatten(),  # (N, C_L, H_L, W_L) -> (N, C_L * H_L * W_L)
+            nn.Linear(code_map_size, n_components),
+        )
+
+        up_blocks = [
+            UpBlock(widths[i + 1], widths[i], _output_padding(sizes[i + 1], sizes[i]))
+            for i in reversed(range(1, len(channels)))
+        ]
+        self.decoder = nn.Sequential(
+            nn.Linear(n_components, code_map_size),
+            nn.ReLU(inplace=True),
+            # (N, C_L*H_L*W_L) -> (N, C_L, H_L, W_L)
+            nn.Unflatten(1, self.code_map_shape),
+            *up_blocks,
+            # last stage: back to the image's channels, no norm, no activation: logits
+            nn.ConvTranspose2d(
+                widths[1],
+                c,
+                3,
+                stride=2,
+                padding=1,
+                output_padding=_output_padding(sizes[1], sizes[0]),
+            ),
+        )
+
+    def encode(self, x):
+        """(N, C*H*W) -> (N, n_components)."""
+        x = x.view(x.shape[0], *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
+        return self.encoder(x)
+
+    def decode(self, z):
+        """(N, n_components) -> logits (N, C*H*W)."""
+        return self.decoder(z).flatten(1)  # (N, C, H, W) -> (N, C*H*W)
+
+    def forward(self, x):
+        return self.decode(self.encode(self.noise(x)))
+
+
+# ----------------------------------------------------------------------------------
+# The tutorial's network: the conv feature map is the code
+
+
+def conv_code_shape(image_shape, channels):
+    """``(C_L, H_L, W_L)`` of the code map of a ``ConvCodeAutoEncoder``."""
+    _, h, w = image_shape
+    return (channels[-1], *downsampled_sizes(h, w, len(channels))[-1])
+
+
+class ConvCodeAutoEncoder(nn.Module):
+    """Conv + max-pool encoder whose last feature map is the code; upsampling decoder.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of one image.
+    channels : tuple of int
+        Encoder widths; one conv + 2x2 max-pool stage per entry. The decoder uses
+        them in reverse.
+    noise_std : float
+        Standard deviation of the training-time input noise (0 disables it).
+    clip_noise : bool
+        Clip noisy inputs to [0, 1].
+    """
+
+    def __init__(self, *, image_shape, channels, noise_std, clip_noise):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        c, h, w = self.image_shape
+        sizes = downsampled_sizes(h, w, len(channels))
+        self.code_map_shape = conv_code_shape(self.image_shape, channels)
+
+        self.noise = GaussianNoise(std=noise_std, clip=clip_noise)
+
+        widths = (c, *channels)
+        encoder = []
+        for i in range(len(channels)):
+            encoder += [
+                nn.Conv2d(widths[i], widths[i + 1], 3, padding=1),
+                nn.ReLU(inplace=True),
+                # ceil_mode is Keras' padding='same' pooling: 7 -> 4
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+        self.encoder = nn.Sequential(
+            *encoder,
+            nn.Flatten(),  # (N, C_L, H_L, W_L) -> (N, C_L * H_L * W_L)
+        )
+
+        # Keras' mirror: conv then 2x upsample, from the deepest stage out. A stage
+        # whose 'same' output would overshoot the encoder size that the *next*
+        # upsampling must reach, but that a 'valid' conv (which trims 2) hits
+        # exactly, uses 'valid': on 28x28 that is the third conv, 16 -> 14 -> 28.
+        decoder = []
+        size = sizes[-1]
+        in_width = channels[-1]
+        for stage, out_width in enumerate(reversed(channels)):
+            target = sizes[len(channels) - 1 - stage]
+            trimmed = tuple(2 * (s - 2) for s in size)
+            padding = 0 if trimmed == target and min(size) > 2 else 1
+            size = tuple(2 * (s - 2 * (1 - padding)) for s in size)
+            decoder += [
+                nn.Conv2d(in_width, out_width, 3, padding=padding),
+                nn.ReLU(inplace=True),
+                nn.Upsample(scale_factor=2, mode="nearest"),
+            ]
+            in_width = out_width
+        # A size that 2x steps cannot reach exactly (e.g. 1x1 images) is resized
+        # with nearest-neighbour interpolation before the output conv.
+        if size != sizes[0]:
+            decoder.append(nn.Upsample(size=sizes[0], mode="nearest"))
+        self.decoder = nn.Sequential(
+            # (N, C_L*H_L*W_L) -> (N, C_L, H_L, W_L)
+            nn.Unflatten(1, self.code_map_shape),
+            *decoder,
+            nn.Conv2d(in_width, c, 3, padding=1),  # logits; sigmoid lives in the loss
+        )
+
+    def encode(self, x):
+        """(N, C*H*W) -> (N, C_L*H_L*W_L)."""
+        x = x.view(x.shape[0], *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
+        return self.encoder(x)
+
+    def decode(self, z):
+        """(N, C_L*H_L*W_L) -> logits (N, C*H*W)."""
+        return self.decoder(z).flatten(1)  # (N, C, H, W) -> (N, C*H*W)
+
+    def forward(self, x):
+        return self.decode(self.encode(self.noise(x)))

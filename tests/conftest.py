@@ -1,0 +1,41 @@
+"""Shared fixtures: small, fast data and settings."""
+
+import os
+
+# scikit-learn's array-API checks run only with this set before scipy is imported;
+# without it they are skipped, and we want every estimator check to run.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+# Settings that train a usable model on the 8x8 digits in about a second.
+FAST = dict(image_shape=(8, 8), max_epochs=4, batch_size=64, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The 8x8 digits as (X, y): X float64 in 0..16, shape (1797, 64)."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def digits_small(digits):
+    """The first 400 digits, for tests that fit several models."""
+    X, y = digits
+    return X[:400], y[:400]
+
+
+@pytest.fixture(scope="session")
+def mnist_like():
+    """200 synthetic 28x28 uint8 images (blobs of light on black), (200, 784)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:28, 0:28]
+    centres = rng.uniform(6, 22, size=(200, 2))
+    blobs = np.exp(
+        -((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / 18.0
+    )
+    return (blobs * 255).astype(np.uint8).reshape(200, 784)
