@@ -15,7 +15,8 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.dataset import ValidSplit
 
 from sk_convae._device import resolve_device
 from sk_convae._network import (
@@ -79,7 +80,7 @@ class ConvAutoEncoderTransformer(
         Noisy intensities are clipped to [0, 1]. ``transform`` never adds noise.
 
     max_epochs : int, default=20
-        Passes over the training data.
+        Passes over the training data (the most, with early stopping).
 
     batch_size : int, default=256
         Rows per gradient step, and per batch in ``transform``.
@@ -99,8 +100,23 @@ class ConvAutoEncoderTransformer(
         identical codes; the caller's global torch and numpy random states are left
         as they were.
 
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows, stop when their loss has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the weights
+        of the best epoch.
+
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping (only used then).
+
+    n_iter_no_change : int, default=5
+        Epochs without improvement before early stopping ends training.
+
+    tol : float, default=1e-4
+        Smallest decrease of the validation loss that counts as an improvement.
+
     verbose : int, default=0
-        0 prints nothing; 1 prints one line per epoch with the training loss.
+        0 prints nothing; 1 shows a progress bar during each epoch and prints one
+        line per epoch with the training (and validation) loss and its duration.
 
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks, passed to the network as they are (copied first,
@@ -128,6 +144,14 @@ class ConvAutoEncoderTransformer(
 
     net_ : skorch.NeuralNet
         The fitted skorch network; ``net_.module_`` is the torch module.
+
+    history_ : skorch.History
+        One dict per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (with early
+        stopping), ``dur`` (seconds) and more; ``history_[:, "train_loss"]``
+        slices a column.
+
+    n_iter_ : int
+        Number of epochs run.
 
     n_features_in_ : int
         Number of features seen during ``fit``.
@@ -168,6 +192,10 @@ class ConvAutoEncoderTransformer(
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [None, list],
@@ -187,6 +215,10 @@ class ConvAutoEncoderTransformer(
         lr=3e-3,
         weight_decay=1e-4,
         device="auto",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -202,6 +234,10 @@ class ConvAutoEncoderTransformer(
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -238,10 +274,10 @@ class ConvAutoEncoderTransformer(
         callbacks = _check_callbacks(self.callbacks)
 
         X_net = scale_rows(X, offset, scale)
-        net = self._build_net(
-            image_shape, channels, loss, kind, device, callbacks, len(X_net)
-        )
         seed = _seed_from(self.random_state)
+        net = self._build_net(
+            image_shape, channels, loss, kind, device, callbacks, len(X_net), seed
+        )
         cuda_devices = [torch.device(device).index or 0] if "cuda" in device else []
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
@@ -249,6 +285,8 @@ class ConvAutoEncoderTransformer(
         net.module_.eval()
 
         self.net_ = net
+        self.history_ = net.history
+        self.n_iter_ = len(net.history)
         self.n_components_ = self.n_components
         self.image_shape_ = image_shape
         self.loss_ = loss
@@ -257,8 +295,41 @@ class ConvAutoEncoderTransformer(
         self.data_scale_ = scale
         return self
 
-    def _build_net(self, image_shape, channels, loss, kind, device, callbacks, n):
+    def _build_net(
+        self, image_shape, channels, loss, kind, device, callbacks, n_samples, seed
+    ):
         """The skorch network for this configuration, not yet initialised."""
+        n = n_samples
+        train_split = None
+        monitors = []
+        if self.early_stopping:
+            # ValidSplit holds out ceil(fraction * n) rows, like sklearn's splitters
+            n_valid = math.ceil(self.validation_fraction * n_samples)
+            if n_valid < 1 or n_samples - n_valid < 2:
+                raise ValueError(
+                    f"early_stopping with validation_fraction="
+                    f"{self.validation_fraction} leaves {n_samples - n_valid} of "
+                    f"{n_samples} rows for training; at least 2 are needed."
+                )
+            n = n_samples - n_valid
+            train_split = ValidSplit(
+                self.validation_fraction, stratified=False, random_state=seed
+            )
+            monitors.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.n_iter_no_change,
+                        threshold=self.tol,
+                        threshold_mode="abs",
+                        load_best=True,
+                        sink=print if self.verbose else _silent,
+                    ),
+                )
+            )
+        if self.verbose:
+            monitors.append(("progress_bar", ProgressBar()))
         batch_size = min(self.batch_size, n)
         # A lone last row would meet BatchNorm in training mode with one value per
         # channel on 1x1 feature maps; drop it from that epoch instead (rows are
@@ -288,8 +359,8 @@ class ConvAutoEncoderTransformer(
             batch_size=batch_size,
             iterator_train__shuffle=True,
             iterator_train__drop_last=drop_last,
-            train_split=None,
-            callbacks=[("lr_schedule", schedule), *callbacks],
+            train_split=train_split,
+            callbacks=[("lr_schedule", schedule), *monitors, *callbacks],
             predict_nonlinearity=None,
             device=device,
             verbose=self.verbose,
@@ -481,14 +552,21 @@ def _check_conv_code_width(n_components, image_shape, channels):
         )
 
 
+_RESERVED_CALLBACKS = ("lr_schedule", "early_stopping", "progress_bar")
+
+
+def _silent(*args, **kwargs):
+    """A sink that prints nothing (module level, so that it pickles)."""
+
+
 def _check_callbacks(callbacks):
     """A copy of the user's callbacks, so that fitting never changes their objects."""
     if callbacks is None:
         return []
     for cb in callbacks:
         name, obj = cb if isinstance(cb, tuple) else (None, cb)
-        if name == "lr_schedule":
-            raise ValueError("the callback name 'lr_schedule' is reserved.")
+        if name in _RESERVED_CALLBACKS:
+            raise ValueError(f"the callback name {name!r} is reserved.")
         if not hasattr(obj, "initialize"):
             raise TypeError(
                 f"callbacks must hold skorch callbacks, got {type(obj).__name__}."

@@ -30,3 +30,39 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     assert namespace["images"].shape == (1797, 64)
     assert (tmp_path / "model.joblib").exists()
     assert namespace["pipe"].score(namespace["X"], namespace["y"]) > 0.95
+
+
+def _run_example(name, argv, monkeypatch):
+    monkeypatch.setattr("sys.argv", [name, *argv])
+    return runpy.run_path(str(EXAMPLES / name), run_name="example")["main"](argv)
+
+
+def test_similarity_search_compares_codes_pca_and_pixels(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "search.png"
+    precision = _run_example(
+        "similarity_search.py", ["--max-epochs", "20", "--out", str(out)], monkeypatch
+    )
+    assert out.stat().st_size > 2000
+    names = list(precision)
+    assert [n.split(" (")[0] for n in names] == [
+        "autoencoder codes",
+        "PCA codes",
+        "raw pixels",
+    ]
+    assert all(0.5 < p <= 1 for p in precision.values())
+    # at equal width, autoencoder codes retrieve at least as well as PCA codes
+    assert precision[names[0]] >= precision[names[1]] - 0.01
+    assert "precision@10" in capsys.readouterr().out
+
+
+def test_generate_decodes_interpolations_and_samples(tmp_path, monkeypatch):
+    out = tmp_path / "generated.png"
+    result = _run_example(
+        "generate.py", ["--max-epochs", "10", "--out", str(out)], monkeypatch
+    )
+    assert out.stat().st_size > 2000
+    assert len(result["interpolations"]) == 3
+    assert all(line.shape == (10, 64) for line in result["interpolations"])
+    assert result["samples"].shape == (20, 64)
+    # decoded samples are images on the digits' scale, not noise
+    assert 0 <= result["samples"].min() and result["samples"].max() <= 16.5

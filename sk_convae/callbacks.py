@@ -1,0 +1,102 @@
+"""skorch callbacks made for autoencoders; pass them with ``callbacks=[...]``."""
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+
+class TensorBoard(Callback):
+    """Write losses, learning rate and reconstruction images for TensorBoard.
+
+    One line turns it on::
+
+        ConvAutoEncoderTransformer(callbacks=[TensorBoard("runs/ae")])
+
+    then ``tensorboard --logdir runs``. Scalars per epoch: ``loss/train_loss``
+    (and ``loss/valid_loss`` with early stopping), ``lr``, ``epoch_seconds``.
+    Images: the first ``n_images`` training images once (``originals``), and their
+    reconstructions (``reconstructions``) every ``images_every`` epochs and after the
+    last one. The writer is opened when training starts and closed when it ends,
+    so the fitted estimator still pickles.
+
+    Needs the ``tensorboard`` package: ``pip install sk-convae[tensorboard]``.
+
+    Parameters
+    ----------
+    log_dir : str or path-like
+        Folder for the event files.
+    n_images : int, default=8
+        How many training images to follow.
+    images_every : int, default=5
+        Epochs between two reconstruction snapshots.
+    """
+
+    def __init__(self, log_dir, *, n_images=8, images_every=5):
+        self.log_dir = log_dir
+        self.n_images = n_images
+        self.images_every = images_every
+
+    def initialize(self):
+        self.writer_ = None
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "The TensorBoard callback needs tensorboard: "
+                "pip install 'sk-convae[tensorboard]'"
+            ) from exc
+        self.writer_ = SummaryWriter(log_dir=str(self.log_dir))
+        # X is what the network trains on: rows already on its scale.
+        self.images_ = torch.as_tensor(np.asarray(X[: self.n_images], dtype=np.float32))
+        self.writer_.add_images("originals", self._as_images(net, self.images_), 0)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        epoch = row["epoch"]
+        for key in ("train_loss", "valid_loss"):
+            if key in row:
+                self.writer_.add_scalar(f"loss/{key}", row[key], epoch)
+        self.writer_.add_scalar("lr", net.optimizer_.param_groups[0]["lr"], epoch)
+        self.writer_.add_scalar("epoch_seconds", row["dur"], epoch)
+        if epoch % self.images_every == 0:
+            self._write_reconstructions(net, epoch)
+
+    def on_train_end(self, net, **kwargs):
+        epoch = net.history[-1]["epoch"]
+        if epoch % self.images_every:
+            self._write_reconstructions(net, epoch)
+        self.writer_.close()
+        self.writer_ = None
+        self.images_ = None
+
+    def _write_reconstructions(self, net, epoch):
+        module = net.module_
+        was_training = module.training
+        module.eval()
+        with torch.inference_mode():
+            logits = module(self.images_.to(net.device)).cpu()
+        module.train(was_training)
+        if isinstance(net.criterion_, torch.nn.BCEWithLogitsLoss):
+            logits = torch.sigmoid(logits)
+        self.writer_.add_images("reconstructions", self._as_images(net, logits), epoch)
+
+    @staticmethod
+    def _as_images(net, rows):
+        """Rows on the network's scale -> (N, 1 or 3, H, W) in [0, 1] to show."""
+        c, h, w = net.module_.image_shape
+        images = rows.reshape(-1, c, h, w)  # (N, C*H*W) -> (N, C, H, W)
+        if c not in (1, 3):
+            images = images.mean(dim=1, keepdim=True)  # (N, C, H, W) -> (N, 1, H, W)
+        low, high = images.min(), images.max()
+        if low < 0 or high > 1:  # standardised data: stretch to [0, 1] to show it
+            images = (images - low) / (high - low + 1e-12)
+        return images
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["writer_"] = None  # an open writer is neither picklable nor wanted
+        state.pop("images_", None)
+        return state

@@ -1,0 +1,150 @@
+"""The MNIST benchmark script, end to end on tiny fake data."""
+
+import gzip
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sk_convae.datasets import _mnist
+from sk_convae.datasets._download import RemoteFile
+from sk_convae.datasets._idx import to_idx
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mnist.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    from sk_convae import _benchmark
+
+    return _benchmark
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path, monkeypatch):
+    """300 training and 100 test 'digits': a bright bar whose angle is the label."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[-13.5:14, -13.5:14]
+
+    def split(n):
+        labels = rng.integers(0, 10, size=n).astype(np.uint8)
+        angles = labels * np.pi / 10 + rng.normal(0, 0.05, size=n)
+        distance = np.abs(
+            np.cos(angles)[:, None, None] * yy - np.sin(angles)[:, None, None] * xx
+        )
+        images = (255 * np.exp(-(distance**2) / 4)).astype(np.uint8)
+        return images, labels
+
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    remotes = []
+    for prefix, (images, labels) in (("train", split(300)), ("t10k", split(100))):
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            name = f"{prefix}-{kind}-ubyte.gz"
+            raw = to_idx(array)
+            (folder / name).write_bytes(gzip.compress(raw))
+            remotes.append(RemoteFile(name, md5=hashlib.md5(raw).hexdigest()))
+    spec = replace(
+        _mnist.MNIST, mirrors=(), train=tuple(remotes[:2]), test=tuple(remotes[2:])
+    )
+    monkeypatch.setattr(_mnist, "MNIST", spec)
+    return tmp_path / "data"
+
+
+def test_benchmark_writes_tables_json_and_figures(bench, tiny_mnist, tmp_path):
+    out = tmp_path / "results"
+    args = [
+        "--data-home",
+        str(tiny_mnist),
+        "--quick",
+        "--n-components",
+        "2",
+        "128",
+        "--max-epochs",
+        "1",
+        "--n-train",
+        "300",
+        "--n-test",
+        "100",
+        "--out",
+        str(out),
+    ]
+    rows = bench.main(args)
+
+    assert [(r["method"], r["n_components"]) for r in rows] == [
+        ("pca", 2),
+        ("autoencoder", 2),
+        ("pca", 128),
+        ("autoencoder", 128),
+        ("seed", 128),
+    ]
+    for row in rows:
+        assert 0 < row["test_mse"] < 1
+        assert 0 <= row["knn_accuracy"] <= 1 and 0 <= row["kmeans_nmi"] <= 1
+        assert row["transform_rows_per_second"] > 0
+        if row["method"] == "pca":
+            assert row["seconds_to_beat_pca"] is None
+            assert "seconds_to_beat_pca_never" not in row
+        elif row["seconds_to_beat_pca"] is None:
+            assert row["seconds_to_beat_pca_never"] == 1
+        else:
+            assert row["seconds_to_beat_pca"] >= 0
+
+    table = (out / "results.md").read_text()
+    assert "| seed | 128 | 1 |" in table and "| pca | 2 | 1 |" in table
+    assert "beats PCA after (s)" in table
+
+    report = json.loads((out / "results.json").read_text())
+    assert {"machine", "versions", "settings", "summary", "runs"} <= set(report)
+    assert report["versions"]["torch"]
+    assert report["settings"]["n_train"] == 300
+    seed_run = next(r for r in report["runs"] if r["method"] == "seed")
+    assert seed_run["params"]["architecture"] == "'conv'"
+    assert seed_run["params"]["channels"] == "(16, 8, 8)"
+
+    for name in (
+        "mse_vs_n_components.png",
+        "reconstructions_d2.png",
+        "reconstructions_d128.png",
+        "codes_2d.png",
+    ):
+        assert (out / name).stat().st_size > 1000
+
+    # --resume reuses every run: nothing is fitted again
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished run was fitted again")
+
+    bench.run_one, original = refuse, bench.run_one
+    try:
+        again = bench.main([*args, "--resume"])
+    finally:
+        bench.run_one = original
+    assert [r["test_mse"] for r in again] == [r["test_mse"] for r in rows]
+
+
+def test_benchmark_script_and_command_share_the_options():
+    script = subprocess.run(
+        [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True
+    )
+    assert script.returncode == 0
+    assert "--quick" in script.stdout and "--resume" in script.stdout
+    command = subprocess.run(
+        [sys.executable, "-m", "sk_convae.cli", "benchmark", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert command.returncode == 0
+    assert "usage: sk-convae benchmark" in command.stdout
+
+
+def test_clustering_accuracy_matches_labels_up_to_renaming(bench):
+    y = np.array([0, 0, 1, 1, 2, 2])
+    assert bench.clustering_accuracy(y, np.array([2, 2, 0, 0, 1, 1])) == 1.0
+    assert bench.clustering_accuracy(y, np.array([1, 1, 0, 0, 0, 2])) == pytest.approx(
+        5 / 6
+    )
