@@ -65,9 +65,10 @@ class ConvAutoEncoderTransformer(
         images (a 4x4x8 code; sigmoid output and binary cross-entropy through
         ``loss='auto'``).
 
-    channels : tuple of int, default=(32, 64)
+    channels : tuple of int, default=(32, 64, 128)
         Width of each encoder stage; its length is the depth. Each stage halves
-        the image (rounding up). The decoder uses the widths in reverse.
+        the image (rounding up): 28 -> 14 -> 7 -> 4 by default. The decoder uses
+        the widths in reverse.
 
     loss : {'auto', 'bce', 'mse'}, default='auto'
         Reconstruction loss. ``'bce'`` is binary cross-entropy on a sigmoid output
@@ -79,8 +80,9 @@ class ConvAutoEncoderTransformer(
         training, while the clean inputs are the targets: a denoising autoencoder.
         Noisy intensities are clipped to [0, 1]. ``transform`` never adds noise.
 
-    max_epochs : int, default=20
-        Passes over the training data (the most, with early stopping).
+    max_epochs : int, default=15
+        Passes over the training data (the most, with early stopping). On the
+        60,000 MNIST images that is about 4 minutes on 2 CPU cores.
 
     batch_size : int, default=256
         Rows per gradient step, and per batch in ``transform``.
@@ -207,10 +209,10 @@ class ConvAutoEncoderTransformer(
         *,
         image_shape=None,
         architecture="dense",
-        channels=(32, 64),
+        channels=(32, 64, 128),
         loss="auto",
         noise_factor=0.0,
-        max_epochs=20,
+        max_epochs=15,
         batch_size=256,
         lr=3e-3,
         weight_decay=1e-4,

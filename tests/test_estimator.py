@@ -55,8 +55,11 @@ def test_pipeline_with_kmeans_finds_digit_clusters(digits):
 
 def test_grid_search_over_n_components_uses_score(digits_small):
     X, _ = digits_small
+    # 200 rows per fold: 20 epochs give both widths enough steps to train
     search = GridSearchCV(
-        ConvAutoEncoderTransformer(**FAST), {"n_components": [1, 16]}, cv=2
+        ConvAutoEncoderTransformer(**{**FAST, "max_epochs": 20}),
+        {"n_components": [1, 16]},
+        cv=2,
     )
     search.fit(X)
     # The score is minus the reconstruction error: a wider code reconstructs better.
