@@ -10,6 +10,7 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
+    _fit_context,
 )
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -24,7 +25,7 @@ from sk_convae._network import (
     DenseConvAutoEncoder,
     conv_code_shape,
 )
-from sk_convae._scaling import INTENSITY, fit_scaling, scale_rows
+from sk_convae._scaling import INTENSITY, fit_scaling, scale_rows, unscale_rows
 
 
 class ConvAutoEncoderTransformer(
@@ -85,7 +86,9 @@ class ConvAutoEncoderTransformer(
         60,000 MNIST images that is about 4 minutes on 2 CPU cores.
 
     batch_size : int, default=256
-        Rows per gradient step, and per batch in ``transform``.
+        Rows per gradient step (at least 2 for ``architecture='dense'``, whose
+        BatchNorm needs two rows), and per batch in ``transform`` and
+        ``inverse_transform``, where it can be changed after ``fit``.
 
     lr : float, default=3e-3
         Peak learning rate of AdamW under a one-cycle schedule.
@@ -105,7 +108,8 @@ class ConvAutoEncoderTransformer(
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows, stop when their loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the weights
-        of the best epoch.
+        of the best epoch (the last one that improved on the best loss so far by
+        at least ``tol``).
 
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping (only used then).
@@ -247,6 +251,7 @@ class ConvAutoEncoderTransformer(
     # ------------------------------------------------------------------------------
     # fit
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the autoencoder on ``X``.
 
@@ -264,7 +269,6 @@ class ConvAutoEncoderTransformer(
         self : object
             The fitted transformer.
         """
-        self._validate_params()
         X = validate_data(self, X, dtype="numeric", ensure_min_samples=2, reset=True)
         image_shape = _resolve_image_shape(self.image_shape, X.shape[1])
         channels = _check_channels(self.channels)
@@ -272,6 +276,11 @@ class ConvAutoEncoderTransformer(
         loss = _resolve_loss(self.loss, kind, X)
         if self.architecture == "conv":
             _check_conv_code_width(self.n_components, image_shape, channels)
+        elif self.batch_size < 2:
+            raise ValueError(
+                "batch_size=1 cannot train architecture='dense': its BatchNorm "
+                "layers need at least 2 rows per batch."
+            )
         device = resolve_device(self.device)
         callbacks = _check_callbacks(self.callbacks)
 
@@ -280,11 +289,12 @@ class ConvAutoEncoderTransformer(
         net = self._build_net(
             image_shape, channels, loss, kind, device, callbacks, len(X_net), seed
         )
-        cuda_devices = [torch.device(device).index or 0] if "cuda" in device else []
-        with torch.random.fork_rng(devices=cuda_devices):
+        # torch.manual_seed reseeds every CUDA device too: save and restore them all
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
             torch.manual_seed(seed)
             net.fit(X_net, X_net)
         net.module_.eval()
+        _drop_training_state(net)
 
         self.net_ = net
         self.history_ = net.history
@@ -301,7 +311,7 @@ class ConvAutoEncoderTransformer(
         self, image_shape, channels, loss, kind, device, callbacks, n_samples, seed
     ):
         """The skorch network for this configuration, not yet initialised."""
-        n = n_samples
+        n = n_samples  # rows trained on in each epoch
         train_split = None
         monitors = []
         if self.early_stopping:
@@ -391,10 +401,7 @@ class ConvAutoEncoderTransformer(
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype="numeric", reset=False)
-        module = self.net_.module_
-        return self._map_batches(
-            lambda xb: module.encode(self._to_net_scale(xb)), X, self.n_components_
-        )
+        return self._encode(X)
 
     def inverse_transform(self, X):
         """Decode codes into flattened images, on the scale of the input to ``fit``.
@@ -417,12 +424,7 @@ class ConvAutoEncoderTransformer(
                 f"with n_components_={self.n_components_} columns, as returned by "
                 "transform."
             )
-        module = self.net_.module_
-        return self._map_batches(
-            lambda zb: self._from_net_scale(module.decode(zb.float())),
-            X,
-            self.n_features_in_,
-        )
+        return self._decode(X)
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error, on the caller's scale.
@@ -446,16 +448,38 @@ class ConvAutoEncoderTransformer(
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype="numeric", reset=False)
-        reconstruction = self.inverse_transform(self.transform(X))
+        reconstruction = self._decode(self._encode(X))
         return -float(np.mean((np.asarray(X, dtype=np.float64) - reconstruction) ** 2))
 
-    def _to_net_scale(self, xb):
-        """float64 rows -> float32 network input, exactly as ``scale_rows`` does."""
-        return ((xb - self.data_offset_) / self.data_scale_).float()
+    def _encode(self, X):
+        """Validated rows on the caller's scale -> codes, float32."""
+        module = self.net_.module_
 
-    def _from_net_scale(self, logits):
-        out = torch.sigmoid(logits) if self.loss_ == "bce" else logits
-        return out * self.data_scale_ + self.data_offset_
+        def encode(rows):
+            return module.encode(self._to_tensor(scale_rows(rows, *self._scaling)))
+
+        return self._map_batches(encode, X, self.n_components_)
+
+    def _decode(self, Z):
+        """Validated codes -> rows on the caller's scale, float32."""
+        module = self.net_.module_
+
+        def decode(codes):
+            out = module.decode(self._to_tensor(np.asarray(codes, dtype=np.float32)))
+            if self.loss_ == "bce":
+                out = torch.sigmoid(out)
+            return unscale_rows(out.float().cpu().numpy(), *self._scaling)
+
+        return self._map_batches(decode, Z, self.n_features_in_)
+
+    @property
+    def _scaling(self):
+        return self.data_offset_, self.data_scale_
+
+    def _to_tensor(self, rows):
+        # the net's device, not the parameter: after unpickling a CUDA-fitted model
+        # on a CPU-only machine skorch has moved it to 'cpu'
+        return torch.from_numpy(rows).to(self.net_.device)
 
     def _map_batches(self, fn, X, n_out):
         """Apply ``fn`` to ``X`` batch by batch, in eval mode, without autograd.
@@ -463,16 +487,14 @@ class ConvAutoEncoderTransformer(
         Rows are independent of one another in eval mode, so the result does not
         depend on the batch size or on the order of the rows.
         """
-        module = self.net_.module_
-        device = self.net_.device  # after unpickling on a CPU-only machine: 'cpu'
-        module.eval()
+        self.net_.module_.eval()
         out = np.empty((X.shape[0], n_out), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, X.shape[0], self.batch_size):
-                # float64 here so that scaling matches _scaling.scale_rows exactly
-                batch = np.array(X[start : start + self.batch_size], dtype=np.float64)
-                result = fn(torch.from_numpy(batch).to(device))
-                out[start : start + self.batch_size] = result.float().cpu().numpy()
+                result = fn(X[start : start + self.batch_size])
+                if isinstance(result, torch.Tensor):
+                    result = result.float().cpu().numpy()
+                out[start : start + self.batch_size] = result
         return out
 
     # ------------------------------------------------------------------------------
@@ -494,6 +516,16 @@ class ConvAutoEncoderTransformer(
 # Validation helpers: each raises in the user's terms, before any training starts.
 
 
+def _positive_ints(values):
+    """``values`` as a tuple of ints if all are positive integers, else None."""
+    values = tuple(values)
+    if all(
+        isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in values
+    ):
+        return tuple(int(v) for v in values)
+    return None
+
+
 def _resolve_image_shape(image_shape, n_features):
     """``(C, H, W)`` from the ``image_shape`` parameter and the number of features."""
     if image_shape is None:
@@ -501,15 +533,12 @@ def _resolve_image_shape(image_shape, n_features):
         if side * side == n_features:
             return (1, side, side)
         return (1, 1, n_features)
-    shape = tuple(image_shape)
-    if len(shape) not in (2, 3) or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
-    ):
+    shape = _positive_ints(image_shape)
+    if shape is None or len(shape) not in (2, 3):
         raise ValueError(
             "image_shape must be (H, W) or (C, H, W) with positive integers, "
             f"got {image_shape!r}."
         )
-    shape = tuple(int(s) for s in shape)
     if math.prod(shape) != n_features:
         raise ValueError(
             f"image_shape {shape} needs {math.prod(shape)} features, got {n_features}."
@@ -518,15 +547,13 @@ def _resolve_image_shape(image_shape, n_features):
 
 
 def _check_channels(channels):
-    channels = tuple(channels)
-    if not channels or not all(
-        isinstance(c, Integral) and not isinstance(c, bool) and c >= 1 for c in channels
-    ):
+    checked = _positive_ints(channels)
+    if not checked:
         raise ValueError(
             "channels must be a non-empty tuple of positive integers, one width per "
-            f"encoder stage, got {channels!r}."
+            f"encoder stage, got {tuple(channels)!r}."
         )
-    return tuple(int(c) for c in channels)
+    return checked
 
 
 def _resolve_loss(loss, kind, X):
@@ -574,6 +601,21 @@ def _check_callbacks(callbacks):
                 f"callbacks must hold skorch callbacks, got {type(obj).__name__}."
             )
     return copy.deepcopy(list(callbacks))
+
+
+def _drop_training_state(net):
+    """Forget what only training needed, so that the fitted model pickles anywhere.
+
+    The learning-rate scheduler keeps a reference to the optimizer and early
+    stopping a copy of the best weights. Pickled through the callbacks rather than
+    through skorch's device-aware path, those tensors would not load on a machine
+    without the device they were trained on.
+    """
+    for name, callback in net.callbacks_:
+        if name == "lr_schedule":
+            callback.lr_scheduler_ = None
+        elif name == "early_stopping":
+            callback.best_model_weights_ = None
 
 
 def _seed_from(random_state):

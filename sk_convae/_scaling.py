@@ -50,6 +50,11 @@ def fit_scaling(X):
     return mean, (std if std > 0.0 else 1.0), STANDARDIZED
 
 
+def unscale_rows(rows, offset, scale):
+    """Network-scale rows back on the caller's scale: ``rows * scale + offset``."""
+    return np.asarray(rows, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+
+
 def scale_rows(X, offset, scale):
     """``(X - offset) / scale`` as a new float32 array; ``X`` is left untouched.
 

@@ -5,6 +5,20 @@ import torch
 from skorch.callbacks import Callback
 
 
+def reconstruct(net, rows):
+    """The fitted ``net``'s reconstructions of ``rows`` (a tensor on the network's
+    scale), in eval mode and without autograd; sigmoid applied for cross-entropy."""
+    module = net.module_
+    was_training = module.training
+    module.eval()
+    with torch.inference_mode():
+        out = module(rows.to(net.device))
+        if isinstance(net.criterion_, torch.nn.BCEWithLogitsLoss):
+            out = torch.sigmoid(out)
+    module.train(was_training)
+    return out
+
+
 class TensorBoard(Callback):
     """Write losses, learning rate and reconstruction images for TensorBoard.
 
@@ -73,15 +87,8 @@ class TensorBoard(Callback):
         self.images_ = None
 
     def _write_reconstructions(self, net, epoch):
-        module = net.module_
-        was_training = module.training
-        module.eval()
-        with torch.inference_mode():
-            logits = module(self.images_.to(net.device)).cpu()
-        module.train(was_training)
-        if isinstance(net.criterion_, torch.nn.BCEWithLogitsLoss):
-            logits = torch.sigmoid(logits)
-        self.writer_.add_images("reconstructions", self._as_images(net, logits), epoch)
+        out = reconstruct(net, self.images_).cpu()
+        self.writer_.add_images("reconstructions", self._as_images(net, out), epoch)
 
     @staticmethod
     def _as_images(net, rows):

@@ -1,6 +1,6 @@
 """The ``sk-convae`` command: a demo and the MNIST benchmark.
 
-sk-convae demo                       # 8x8 digits, offline, about a minute
+sk-convae demo                       # 8x8 digits, offline, about 30 s
 sk-convae demo --dataset mnist --data-home ../shared/data
 sk-convae benchmark --quick --data-home ../shared/data
 """
@@ -60,7 +60,8 @@ def main(argv=None):
         "--max-epochs",
         type=int,
         default=None,
-        help="training epochs (default: 40 on digits, 5 on mnist)",
+        help="training epochs (default: 40 below 10,000 training images, as on the "
+        "digits; else 5, as on mnist)",
     )
     demo.add_argument(
         "--n-train", type=int, default=None, help="use only the first N training rows"
@@ -109,7 +110,7 @@ def run_demo(args):
 
     data = load_demo_data(args.dataset, data_home=args.data_home, n_train=args.n_train)
     small = len(data.X_train) < 10_000
-    epochs = args.max_epochs or (40 if small else 5)
+    epochs = args.max_epochs if args.max_epochs is not None else (40 if small else 5)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: None) if args.quiet else print
@@ -126,8 +127,6 @@ def run_demo(args):
             image_shape=data.image_shape,
             max_epochs=epochs,
             batch_size=64 if small else 256,
-            early_stopping=True,
-            n_iter_no_change=epochs,  # validation curve only: train all epochs
             random_state=0,
             verbose=0 if args.quiet else 1,
         ),

@@ -13,6 +13,9 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from sk_convae._network import ConvCodeAutoEncoder
+from sk_convae._scaling import scale_rows, unscale_rows
+
 
 def _pyplot():
     try:
@@ -65,7 +68,17 @@ def mosaic(rows_of_images, pad=1, fill=np.nan):
     return out
 
 
+def _head(X, n):
+    """The first ``n`` rows of ``X``, keeping its type (DataFrame column names)."""
+    return X.iloc[:n] if hasattr(X, "iloc") else X[:n]
+
+
 def _show_mosaic(ax, tiles, row_labels, vmin, vmax, cmap="gray"):
+    if tiles.ndim == 3:
+        # colour: matplotlib ignores vmin/vmax for RGB, so bring it to [0, 1] here;
+        # padding (NaN) becomes white
+        tiles = np.nan_to_num((tiles - vmin) / (vmax - vmin or 1.0), nan=1.0)
+        tiles = tiles.clip(0.0, 1.0)
     image = ax.imshow(tiles, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     n_rows = len(row_labels)
@@ -134,14 +147,14 @@ class ReconstructionDisplay:
         display : ReconstructionDisplay
         """
         check_is_fitted(estimator)
-        X = check_array(X, dtype="numeric")[:n_images]
+        X = _head(X, n_images)
+        originals = check_array(X, dtype="numeric")
         noisy = None
-        inputs = X
         if noise_factor is not None:
             noisy = add_noise(estimator, X, noise_factor, random_state=random_state)
-            inputs = noisy
-        reconstructions = estimator.inverse_transform(estimator.transform(inputs))
-        display = cls(X, reconstructions, estimator.image_shape_, noisy=noisy)
+        codes = estimator.transform(X if noisy is None else noisy)
+        reconstructions = estimator.inverse_transform(codes)
+        display = cls(originals, reconstructions, estimator.image_shape_, noisy=noisy)
         return display.plot(ax=ax)
 
     def plot(self, ax=None):
@@ -179,16 +192,16 @@ def add_noise(estimator, X, noise_factor, *, random_state=0):
 
     Returns
     -------
-    X_noisy : ndarray of shape (n_samples, n_features), float64
+    X_noisy : ndarray of shape (n_samples, n_features), float32
     """
     check_is_fitted(estimator)
-    X = check_array(X, dtype=np.float64)
+    scaling = estimator.data_offset_, estimator.data_scale_
+    scaled = scale_rows(check_array(X, dtype="numeric"), *scaling)
     rng = np.random.default_rng(random_state)
-    scaled = (X - estimator.data_offset_) / estimator.data_scale_
-    scaled = scaled + noise_factor * rng.standard_normal(scaled.shape)
+    scaled += noise_factor * rng.standard_normal(scaled.shape, dtype=np.float32)
     if estimator.net_.module_.noise.clip:  # intensities stay in [0, 1]
-        scaled = np.clip(scaled, 0.0, 1.0)
-    return scaled * estimator.data_scale_ + estimator.data_offset_
+        np.clip(scaled, 0.0, 1.0, out=scaled)
+    return unscale_rows(scaled, *scaling)
 
 
 class CodeImagesDisplay:
@@ -216,10 +229,18 @@ class CodeImagesDisplay:
 
         ``code_shape`` defaults to the feature map's layout for
         ``architecture='conv'`` (the tutorial's 4 x 32 for its 4x4x8 code: height by
-        width times channels) and to the most square factorisation of
-        ``n_components`` otherwise.
+        width times channels, the channels of a pixel side by side) and to the most
+        square factorisation of ``n_components`` otherwise.
         """
-        codes = estimator.transform(np.asarray(X)[:n_images])
+        codes = estimator.transform(_head(X, n_images))
+        module = estimator.net_.module_
+        if code_shape is None and isinstance(module, ConvCodeAutoEncoder):
+            c, h, w = module.code_map_shape
+            # (n, C*H*W) channels first -> (n, H, W, C) -> (n, H, W*C)
+            codes = (
+                codes.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(-1, h * w * c)
+            )
+            code_shape = (h, w * c)
         if code_shape is None:
             code_shape = _default_code_shape(estimator)
         return cls(codes, code_shape).plot(ax=ax)
@@ -236,10 +257,7 @@ class CodeImagesDisplay:
 
 
 def _default_code_shape(estimator):
-    module = estimator.net_.module_
-    if estimator.architecture == "conv":
-        c, h, w = module.code_map_shape
-        return (h, w * c)
+    """The most square (rows, cols) that holds ``n_components`` numbers."""
     d = estimator.n_components_
     rows = max(r for r in range(1, int(np.sqrt(d)) + 1) if d % r == 0)
     return (rows, d // rows)

@@ -8,6 +8,7 @@ beside the project (``../shared/data/mnist``).
 import gzip
 import hashlib
 import http.server
+import os
 import threading
 import urllib.request
 from dataclasses import replace
@@ -130,6 +131,12 @@ def _serve(server, prefix, mode="ok", files=FILES):
     return f"{server.url}/{prefix}/"
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _leftovers(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
@@ -246,6 +253,9 @@ def test_download_falls_back_to_the_next_mirror(tmp_path, monkeypatch, server):
     assert (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").read_bytes() == FILES[
         "train-images-idx3-ubyte.gz"
     ]
+    # readable like any file written with open(), not private like mkstemp's
+    mode = (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").stat().st_mode
+    assert mode & 0o044 == 0o044 & ~_current_umask()
 
     # cached: a second call never asks the server
     n_requests = len(server.requests)

@@ -4,6 +4,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import joblib
 import numpy as np
@@ -322,3 +323,25 @@ def test_fitted_estimator_pickles(digits_small):
     X = digits_small[0][:100]
     ae = ConvAutoEncoderTransformer(n_components=2, **FAST).fit(X)
     assert_array_equal(pickle.loads(pickle.dumps(ae)).transform(X), ae.transform(X))
+
+
+def test_dataframe_in_fit_then_score_and_transform_without_warnings(digits_small):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(digits_small[0], columns=[f"p{i}" for i in range(64)])
+    ae = ConvAutoEncoderTransformer(n_components=3, **FAST).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ae.score(frame)
+        ae.transform(frame)
+
+
+def test_fitted_model_keeps_no_training_only_tensors(digits_small):
+    """The LR scheduler's optimizer and early stopping's weight copy are dropped:
+    pickled outside skorch's device-aware path, CUDA tensors there would not load
+    on a CPU-only machine."""
+    X = digits_small[0]
+    ae = ConvAutoEncoderTransformer(n_components=2, early_stopping=True, **FAST).fit(X)
+    callbacks = dict(ae.net_.callbacks_)
+    assert callbacks["lr_schedule"].lr_scheduler_ is None
+    assert callbacks["early_stopping"].best_model_weights_ is None
+    assert len(pickle.dumps(ae.net_.callbacks_)) < 20_000

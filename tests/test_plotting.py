@@ -103,6 +103,16 @@ def test_code_images_of_the_seed_architecture_are_4_by_32(mnist_like):
     display = CodeImagesDisplay.from_estimator(seed, mnist_like, n_images=10)
     assert display.code_shape == (4, 32)
     assert display.image_.get_array().shape == (4, 10 * 33 - 1)
+    # row i of a code image holds pixel row i of the 4x4 map, its 8 channels side
+    # by side for each pixel, as the tutorial's reshape(4, 4 * 8) of a
+    # channels-last code did
+    code = seed.transform(mnist_like[:1]).reshape(8, 4, 4)  # (C, H, W)
+    np.testing.assert_allclose(
+        display.image_.get_array()[:, :32],
+        code.transpose(1, 2, 0).reshape(4, 32),
+        rtol=1e-5,
+        atol=1e-6,  # encoded in a batch of 10 above, of 1 here
+    )
 
 
 def test_embedding_display(fitted, digits, tmp_path):

@@ -136,7 +136,11 @@ def _decompress_verified(compressed, remote):
 
 
 def _write_atomically(target, data):
-    """Write ``data`` to ``target`` through a temporary file and a rename."""
+    """Write ``data`` to ``target`` through a temporary file and a rename.
+
+    The file gets the permissions a plain ``open`` would give it (mkstemp's are
+    private), so that a shared data home stays readable.
+    """
     fd, tmp = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".part"
     )
@@ -145,7 +149,14 @@ def _write_atomically(target, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
