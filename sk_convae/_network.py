@@ -96,11 +96,31 @@ def _output_padding(small, large):
     return tuple(big - (2 * s - 1) for s, big in zip(small, large))
 
 
+class FlatImageAutoEncoder(nn.Module):
+    """What both networks share: flat rows in and out, noise only in training.
+
+    Subclasses build ``self.noise``, ``self.encoder`` (images to codes) and
+    ``self.decoder`` (codes to image logits) and set ``self.image_shape``.
+    """
+
+    def encode(self, x):
+        """(N, C*H*W) -> codes (N, n_components)."""
+        x = x.view(x.shape[0], *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
+        return self.encoder(x)
+
+    def decode(self, z):
+        """codes (N, n_components) -> logits (N, C*H*W)."""
+        return self.decoder(z).flatten(1)  # (N, C, H, W) -> (N, C*H*W)
+
+    def forward(self, x):
+        return self.decode(self.encode(self.noise(x)))
+
+
 # ----------------------------------------------------------------------------------
 # The default network: strided convolutions and a dense bottleneck
 
 
-class DenseConvAutoEncoder(nn.Module):
+class DenseConvAutoEncoder(FlatImageAutoEncoder):
     """Convolutional encoder, linear bottleneck of ``n_components``, mirrored decoder.
 
     Parameters
@@ -155,18 +175,6 @@ class DenseConvAutoEncoder(nn.Module):
             ),
         )
 
-    def encode(self, x):
-        """(N, C*H*W) -> (N, n_components)."""
-        x = x.view(x.shape[0], *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
-        return self.encoder(x)
-
-    def decode(self, z):
-        """(N, n_components) -> logits (N, C*H*W)."""
-        return self.decoder(z).flatten(1)  # (N, C, H, W) -> (N, C*H*W)
-
-    def forward(self, x):
-        return self.decode(self.encode(self.noise(x)))
-
 
 # ----------------------------------------------------------------------------------
 # The tutorial's network: the conv feature map is the code
@@ -178,7 +186,7 @@ def conv_code_shape(image_shape, channels):
     return (channels[-1], *downsampled_sizes(h, w, len(channels))[-1])
 
 
-class ConvCodeAutoEncoder(nn.Module):
+class ConvCodeAutoEncoder(FlatImageAutoEncoder):
     """Conv + max-pool encoder whose last feature map is the code; upsampling decoder.
 
     Parameters
@@ -245,15 +253,3 @@ class ConvCodeAutoEncoder(nn.Module):
             *decoder,
             nn.Conv2d(in_width, c, 3, padding=1),  # logits; sigmoid lives in the loss
         )
-
-    def encode(self, x):
-        """(N, C*H*W) -> (N, C_L*H_L*W_L)."""
-        x = x.view(x.shape[0], *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
-        return self.encoder(x)
-
-    def decode(self, z):
-        """(N, C_L*H_L*W_L) -> logits (N, C*H*W)."""
-        return self.decoder(z).flatten(1)  # (N, C, H, W) -> (N, C*H*W)
-
-    def forward(self, x):
-        return self.decode(self.encode(self.noise(x)))
