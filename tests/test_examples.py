@@ -66,3 +66,14 @@ def test_generate_decodes_interpolations_and_samples(tmp_path, monkeypatch):
     assert result["samples"].shape == (20, 64)
     # decoded samples are images on the digits' scale, not noise
     assert 0 <= result["samples"].min() and result["samples"].max() <= 16.5
+
+
+def test_denoising_example_cleans_better_than_the_plain_model(tmp_path, monkeypatch):
+    out = tmp_path / "denoising.png"
+    errors = _run_example(
+        "denoising.py", ["--max-epochs", "15", "--out", str(out)], monkeypatch
+    )
+    assert out.stat().st_size > 2000
+    plain, denoising = (errors[k] for k in errors if "autoencoder" in k)
+    assert denoising < 0.8 * plain
+    assert denoising < 0.5 * errors["noisy input itself"]
