@@ -120,24 +120,19 @@ def run_demo(args):
         f"{args.n_components}"
     )
 
+    shared = dict(
+        n_components=args.n_components,
+        image_shape=data.image_shape,
+        max_epochs=epochs,
+        batch_size=64 if small else 256,
+        random_state=0,
+    )
     reducers = {
         "PCA": PCA(n_components=args.n_components, random_state=0),
         "autoencoder": ConvAutoEncoderTransformer(
-            n_components=args.n_components,
-            image_shape=data.image_shape,
-            max_epochs=epochs,
-            batch_size=64 if small else 256,
-            random_state=0,
-            verbose=0 if args.quiet else 1,
+            **shared, verbose=0 if args.quiet else 1
         ),
-        "denoising autoencoder": ConvAutoEncoderTransformer(
-            n_components=args.n_components,
-            image_shape=data.image_shape,
-            max_epochs=epochs,
-            batch_size=64 if small else 256,
-            noise_factor=0.5,
-            random_state=0,
-        ),
+        "denoising autoencoder": ConvAutoEncoderTransformer(**shared, noise_factor=0.5),
     }
     rows = []
     for name, reducer in reducers.items():
