@@ -17,15 +17,25 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
-from skorch.dataset import ValidSplit
 
+from sk_convae._data import (
+    BatchLoader,
+    HoldoutSplit,
+    RowSource,
+    block_rows,
+    check_lazy,
+    is_dask,
+    is_lazy,
+    read_rows,
+    scan,
+)
 from sk_convae._device import resolve_device
 from sk_convae._network import (
     ConvCodeAutoEncoder,
     DenseConvAutoEncoder,
     conv_code_shape,
 )
-from sk_convae._scaling import INTENSITY, fit_scaling, scale_rows, unscale_rows
+from sk_convae._scaling import INTENSITY, fit_scaling, unscale_rows
 
 
 class ConvAutoEncoderTransformer(
@@ -75,6 +85,14 @@ class ConvAutoEncoderTransformer(
         Reconstruction loss. ``'bce'`` is binary cross-entropy on a sigmoid output
         and needs intensities (non-negative data); ``'mse'`` is the squared error.
         ``'auto'`` picks ``'bce'`` for non-negative data and ``'mse'`` otherwise.
+
+    data_range : tuple of (float, float), default=None
+        The values the data can take, ``(low, high)``, when the data seen by
+        ``fit`` (or by the first ``partial_fit`` call) does not show them all, for
+        example ``(0, 4095)`` for 12-bit images stored as ``uint16``. Non-negative
+        ranges are read as intensities scaled by ``high`` (binary cross-entropy);
+        ranges with negative values are mapped to [-1, 1] (squared error). None
+        learns the scale from the data; ``uint8`` is always 0..255.
 
     noise_factor : float, default=0.0
         Standard deviation of the Gaussian noise added to the (scaled) inputs during
@@ -192,6 +210,7 @@ class ConvAutoEncoderTransformer(
         "architecture": [StrOptions({"dense", "conv"})],
         "channels": [tuple, list],
         "loss": [StrOptions({"auto", "bce", "mse"})],
+        "data_range": [None, tuple, list],
         "noise_factor": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -215,6 +234,7 @@ class ConvAutoEncoderTransformer(
         architecture="dense",
         channels=(32, 64, 128),
         loss="auto",
+        data_range=None,
         noise_factor=0.0,
         max_epochs=15,
         batch_size=256,
@@ -234,6 +254,7 @@ class ConvAutoEncoderTransformer(
         self.architecture = architecture
         self.channels = channels
         self.loss = loss
+        self.data_range = data_range
         self.noise_factor = noise_factor
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -253,12 +274,18 @@ class ConvAutoEncoderTransformer(
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Train the autoencoder on ``X``.
+        """Train the autoencoder on ``X``, from scratch.
+
+        ``X`` is read in batches as training needs them: a memory-mapped, HDF5,
+        zarr or Dask array is never loaded whole, and no float copy of the data is
+        made (see "Large datasets" in the README).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Flattened images, one per row (channels first when there are several).
+            Flattened images, one per row (channels first when there are several):
+            an ndarray, a DataFrame, a list, or a lazily sliced 2-D array
+            (``np.memmap``, ``h5py.Dataset``, ``zarr.Array``, ``dask.array.Array``).
             Not modified.
 
         y : None
@@ -269,11 +296,97 @@ class ConvAutoEncoderTransformer(
         self : object
             The fitted transformer.
         """
-        X = validate_data(self, X, dtype="numeric", ensure_min_samples=2, reset=True)
+        X = self._check_X(X, reset=True, min_samples=2)
+        config = self._configure(X)
+        seed = _seed_from(self.random_state)
+        net = self._build_net(config, len(X), seed, one_cycle=True)
+        source = RowSource(X, config["offset"], config["scale"])
+        self._train(net, source, seed, epochs=self.max_epochs)
+        self._set_fitted(net, config, seed)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train on the rows of ``X`` for one epoch, keeping what was learned before.
+
+        The first call (on an unfitted transformer) fixes the image shape, the
+        scaling and the network from ``X``, as ``fit`` would; each call then makes
+        one pass over its rows in shuffled batches of ``batch_size``. The optimizer
+        (AdamW) keeps its state from call to call, and its learning rate is the
+        current ``lr`` throughout each call, with no schedule: lower it between calls
+        with ``set_params(lr=...)`` to anneal. After ``fit``, ``partial_fit``
+        continues from the fitted weights. ``early_stopping`` and ``max_epochs`` are
+        not used here: ``n_iter_`` counts the calls.
+
+        The scaling is learned from the first call's rows unless the data says it:
+        ``uint8`` is always 0..255, and ``data_range=(low, high)`` fixes it for any
+        other data. A later call whose values fall outside an intensity scale learned
+        from the first chunk is an error naming the row (so that binary
+        cross-entropy never sees targets above 1): pass ``data_range`` then.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Flattened images, as for ``fit``, with the same number of features on
+            every call. Not modified.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The transformer, trained on ``X`` for one more epoch.
+        """
+        first_call = not hasattr(self, "net_")
+        X = self._check_X(X, reset=first_call, min_samples=1)
+        if self.architecture == "dense" and len(X) < 2:
+            raise ValueError(
+                "partial_fit needs at least 2 rows per call for "
+                "architecture='dense': its BatchNorm layers need 2 rows per batch."
+            )
+        if first_call:
+            config = self._configure(X)
+            seed = _seed_from(self.random_state)
+            net = self._build_net(config, len(X), seed, one_cycle=False)
+            source = RowSource(X, config["offset"], config["scale"])
+            self._train(net, source, seed, epochs=1)
+            self._set_fitted(net, config, seed)
+            return self
+        self._check_scale(X)
+        net = self.net_
+        _continue_without_schedule(net)
+        for group in net.optimizer_.param_groups:
+            group["lr"] = self.lr
+        # a new shuffling and noise for every call, all following from one seed
+        call_seed = np.random.SeedSequence([self._train_seed, self.n_iter_])
+        seed = int(call_seed.generate_state(1)[0])
+        self._train(net, RowSource(X, *self._scaling), seed, epochs=1)
+        self.n_iter_ = len(net.history)
+        return self
+
+    def _check_X(self, X, *, reset, min_samples):
+        """``X`` validated: in-memory data through scikit-learn, lazy arrays as they
+        are (their shape and dtype only, nothing read)."""
+        if is_lazy(X):
+            check_lazy(X, min_samples=min_samples)
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            return X
+        # NaN and infinity are found by the statistics pass, which names the row
+        return validate_data(
+            self,
+            X,
+            dtype="numeric",
+            ensure_min_samples=min_samples,
+            ensure_all_finite=False,
+            reset=reset,
+        )
+
+    def _configure(self, X):
+        """Everything the first data fixes, checked before any training."""
         image_shape = _resolve_image_shape(self.image_shape, X.shape[1])
         channels = _check_channels(self.channels)
-        offset, scale, kind = fit_scaling(X)
-        loss = _resolve_loss(self.loss, kind, X)
+        data_range = _check_data_range(self.data_range)
         if self.architecture == "conv":
             _check_conv_code_width(self.n_components, image_shape, channels)
         elif self.batch_size < 2:
@@ -281,41 +394,73 @@ class ConvAutoEncoderTransformer(
                 "batch_size=1 cannot train architecture='dense': its BatchNorm "
                 "layers need at least 2 rows per batch."
             )
-        device = resolve_device(self.device)
-        callbacks = _check_callbacks(self.callbacks)
+        stats = _scan_unless_uint8(X, data_range)
+        offset, scale, kind = fit_scaling(X.dtype, stats, data_range)
+        if data_range is not None and stats is not None:
+            _check_within(stats, data_range[0], data_range[1], "data_range")
+        return {
+            "image_shape": image_shape,
+            "channels": channels,
+            "offset": offset,
+            "scale": scale,
+            "kind": kind,
+            "loss": _resolve_loss(self.loss, kind, stats),
+            "device": resolve_device(self.device),
+            "callbacks": _check_callbacks(self.callbacks),
+        }
 
-        X_net = scale_rows(X, offset, scale)
-        seed = _seed_from(self.random_state)
-        net = self._build_net(
-            image_shape, channels, loss, kind, device, callbacks, len(X_net), seed
-        )
-        # torch.manual_seed reseeds every CUDA device too: save and restore them all
-        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
-            torch.manual_seed(seed)
-            net.fit(X_net, X_net)
-        net.module_.eval()
-        _drop_training_state(net)
-
+    def _set_fitted(self, net, config, seed):
         self.net_ = net
         self.history_ = net.history
         self.n_iter_ = len(net.history)
+        self._train_seed = seed
         self.n_components_ = self.n_components
-        self.image_shape_ = image_shape
-        self.loss_ = loss
-        self.device_ = device
-        self.data_offset_ = offset
-        self.data_scale_ = scale
-        return self
+        self.image_shape_ = config["image_shape"]
+        self.loss_ = config["loss"]
+        self.device_ = config["device"]
+        self.data_offset_ = config["offset"]
+        self.data_scale_ = config["scale"]
 
-    def _build_net(
-        self, image_shape, channels, loss, kind, device, callbacks, n_samples, seed
-    ):
-        """The skorch network for this configuration, not yet initialised."""
+    def _check_scale(self, X):
+        """A later partial_fit chunk must fit the intensity scale of the first."""
+        if self.loss_ != "bce":
+            return
+        stats = _scan_unless_uint8(X, self.data_range)
+        if stats is not None:
+            low, high = self.data_offset_, self.data_offset_ + self.data_scale_
+            _check_within(stats, low, high, "the scale learned by the first call")
+
+    def _train(self, net, source, seed, *, epochs):
+        """Train ``net`` on ``source`` for ``epochs`` epochs, seeded by ``seed``."""
+        n_train = len(source)
+        if net.train_split is not None:
+            n_train -= math.ceil(self.validation_fraction * n_train)
+        batch_size, drop_last, _ = _batching(n_train, self.batch_size)
+        # set as attributes: skorch's set_params would try to re-initialise an
+        # initialised net for iterator parameters
+        net.batch_size = batch_size
+        net.iterator_train__drop_last = drop_last
+        net.iterator_train__seed = seed
+        # torch.manual_seed reseeds every CUDA device too: save and restore them all
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+            torch.manual_seed(seed)
+            if not net.initialized_:
+                net.initialize()
+            net.partial_fit(source, epochs=epochs)
+        net.module_.eval()
+        _drop_training_state(net)
+
+    def _build_net(self, config, n_samples, seed, *, one_cycle):
+        """The skorch network for this configuration, not yet initialised.
+
+        ``one_cycle`` schedules the learning rate over ``max_epochs`` epochs of
+        ``n_samples`` rows (``fit``); without it the rate stays at ``lr``
+        (``partial_fit``, which also never holds rows out).
+        """
         n = n_samples  # rows trained on in each epoch
         train_split = None
         monitors = []
-        if self.early_stopping:
-            # ValidSplit holds out ceil(fraction * n) rows, like sklearn's splitters
+        if one_cycle and self.early_stopping:
             n_valid = math.ceil(self.validation_fraction * n_samples)
             if n_valid < 1 or n_samples - n_valid < 2:
                 raise ValueError(
@@ -324,9 +469,7 @@ class ConvAutoEncoderTransformer(
                     f"{n_samples} rows for training; at least 2 are needed."
                 )
             n = n_samples - n_valid
-            train_split = ValidSplit(
-                self.validation_fraction, stratified=False, random_state=seed
-            )
+            train_split = HoldoutSplit(self.validation_fraction, seed)
             monitors.append(
                 (
                     "early_stopping",
@@ -342,24 +485,22 @@ class ConvAutoEncoderTransformer(
             )
         if self.verbose:
             monitors.append(("progress_bar", ProgressBar()))
-        batch_size = min(self.batch_size, n)
-        # A lone last row would meet BatchNorm in training mode with one value per
-        # channel on 1x1 feature maps; drop it from that epoch instead (rows are
-        # shuffled, so a different one is left out each time).
-        drop_last = n % batch_size == 1
-        steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
-        schedule = LRScheduler(
-            policy=torch.optim.lr_scheduler.OneCycleLR,
-            step_every="batch",
-            max_lr=self.lr,
-            total_steps=self.max_epochs * steps_per_epoch,
-        )
+        if one_cycle:
+            _, _, steps_per_epoch = _batching(n, self.batch_size)
+            schedule = LRScheduler(
+                policy=torch.optim.lr_scheduler.OneCycleLR,
+                step_every="batch",
+                max_lr=self.lr,
+                total_steps=self.max_epochs * steps_per_epoch,
+            )
+            monitors.insert(0, ("lr_schedule", schedule))
         if self.architecture == "dense":
             module = DenseConvAutoEncoder
             module_params = {"n_components": self.n_components}
         else:
             module = ConvCodeAutoEncoder
             module_params = {}
+        loss, device = config["loss"], config["device"]
         criterion = torch.nn.BCEWithLogitsLoss if loss == "bce" else torch.nn.MSELoss
         return NeuralNet(
             module,
@@ -368,19 +509,24 @@ class ConvAutoEncoderTransformer(
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
             max_epochs=self.max_epochs,
-            batch_size=batch_size,
+            batch_size=self.batch_size,
+            # batches come from the data path (sk_convae._data), not a DataLoader
+            iterator_train=BatchLoader,
             iterator_train__shuffle=True,
-            iterator_train__drop_last=drop_last,
+            iterator_train__seed=seed,
+            iterator_train__device=device,
+            iterator_valid=BatchLoader,
+            iterator_valid__device=device,
             train_split=train_split,
-            callbacks=[("lr_schedule", schedule), *monitors, *callbacks],
+            callbacks=[*monitors, *config["callbacks"]],
             predict_nonlinearity=None,
             device=device,
             verbose=self.verbose,
             **{f"module__{k}": v for k, v in module_params.items()},
-            module__image_shape=image_shape,
-            module__channels=channels,
+            module__image_shape=config["image_shape"],
+            module__channels=config["channels"],
             module__noise_std=float(self.noise_factor),
-            module__clip_noise=kind == INTENSITY,
+            module__clip_noise=config["kind"] == INTENSITY,
         )
 
     # ------------------------------------------------------------------------------
@@ -392,15 +538,19 @@ class ConvAutoEncoderTransformer(
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Flattened images on the scale seen in ``fit``. Not modified.
+            Flattened images on the scale seen in ``fit``, in any form ``fit``
+            takes; read in batches. Not modified.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components_), dtype float32
-            The codes.
+            The codes; a Dask array of them (computed lazily, block by block) when
+            ``X`` is a Dask array.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype="numeric", reset=False)
+        if is_dask(X):
+            return self._map_dask(X, self.transform, self.n_components_)
+        X = self._check_X(X, reset=False, min_samples=1)
         return self._encode(X)
 
     def inverse_transform(self, X):
@@ -409,7 +559,8 @@ class ConvAutoEncoderTransformer(
         Parameters
         ----------
         X : array-like of shape (n_samples, n_components_)
-            Codes, as returned by ``transform``, or new points in code space.
+            Codes, as returned by ``transform``, or new points in code space; a Dask
+            array of codes gives a Dask array of images.
 
         Returns
         -------
@@ -417,13 +568,11 @@ class ConvAutoEncoderTransformer(
             The reconstructed images.
         """
         check_is_fitted(self)
+        if is_dask(X):
+            self._check_code_width(X)
+            return self._map_dask(X, self.inverse_transform, self.n_features_in_)
         X = check_array(X, dtype=[np.float32, np.float64])
-        if X.shape[1] != self.n_components_:
-            raise ValueError(
-                f"X has {X.shape[1]} columns, but inverse_transform expects codes "
-                f"with n_components_={self.n_components_} columns, as returned by "
-                "transform."
-            )
+        self._check_code_width(X)
         return self._decode(X)
 
     def score(self, X, y=None):
@@ -431,7 +580,7 @@ class ConvAutoEncoderTransformer(
 
         Higher is better, so that model selection tools such as
         :class:`~sklearn.model_selection.GridSearchCV` can tune the transformer
-        without labels.
+        without labels. ``X`` is read block by block, as in ``transform``.
 
         Parameters
         ----------
@@ -447,54 +596,86 @@ class ConvAutoEncoderTransformer(
             ``-mean((X - inverse_transform(transform(X))) ** 2)``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype="numeric", reset=False)
-        reconstruction = self._decode(self._encode(X))
-        return -float(np.mean((np.asarray(X, dtype=np.float64) - reconstruction) ** 2))
+        X = self._check_X(X, reset=False, min_samples=1)
+        squared_error = 0.0
+        step = block_rows(X)
+        for start in range(0, X.shape[0], step):
+            rows = read_rows(X, start, start + step)
+            reconstruction = self._decode(self._encode(rows))
+            difference = np.asarray(rows, dtype=np.float64) - reconstruction
+            squared_error += float(np.sum(difference**2))
+        return -squared_error / (X.shape[0] * X.shape[1])
 
     def _encode(self, X):
         """Validated rows on the caller's scale -> codes, float32."""
-        module = self.net_.module_
-
-        def encode(rows):
-            return module.encode(self._to_tensor(scale_rows(rows, *self._scaling)))
-
-        return self._map_batches(encode, X, self.n_components_)
+        source = RowSource(X, *self._scaling, check_finite=True)
+        batches = BatchLoader(source, batch_size=self.batch_size, device=self._device)
+        return self._map_batches(
+            lambda batch: self.net_.module_.encode(batch[0]),
+            batches,
+            len(source),
+            self.n_components_,
+        )
 
     def _decode(self, Z):
         """Validated codes -> rows on the caller's scale, float32."""
         module = self.net_.module_
 
-        def decode(codes):
-            out = module.decode(self._to_tensor(np.asarray(codes, dtype=np.float32)))
+        def decode(start):
+            codes = np.asarray(Z[start : start + self.batch_size], dtype=np.float32)
+            out = module.decode(torch.from_numpy(codes).to(self._device))
             if self.loss_ == "bce":
                 out = torch.sigmoid(out)
             return unscale_rows(out.float().cpu().numpy(), *self._scaling)
 
-        return self._map_batches(decode, Z, self.n_features_in_)
+        starts = range(0, Z.shape[0], self.batch_size)
+        return self._map_batches(decode, starts, Z.shape[0], self.n_features_in_)
+
+    def _check_code_width(self, Z):
+        if Z.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X has {Z.shape[1]} columns, but inverse_transform expects codes "
+                f"with n_components_={self.n_components_} columns, as returned by "
+                "transform."
+            )
+
+    @staticmethod
+    def _map_dask(X, method, n_out):
+        """``method`` applied block by block to a Dask array, lazily."""
+        X = X.rechunk({1: -1})  # whole rows in every block
+        return X.map_blocks(
+            method,
+            dtype=np.float32,
+            chunks=(X.chunks[0], (n_out,)),
+            meta=np.empty((0, n_out), dtype=np.float32),
+        )
 
     @property
     def _scaling(self):
         return self.data_offset_, self.data_scale_
 
-    def _to_tensor(self, rows):
+    @property
+    def _device(self):
         # the net's device, not the parameter: after unpickling a CUDA-fitted model
         # on a CPU-only machine skorch has moved it to 'cpu'
-        return torch.from_numpy(rows).to(self.net_.device)
+        return self.net_.device
 
-    def _map_batches(self, fn, X, n_out):
-        """Apply ``fn`` to ``X`` batch by batch, in eval mode, without autograd.
+    def _map_batches(self, fn, batches, n_rows, n_out):
+        """Concatenate ``fn(batch)`` over ``batches``, in eval mode, without autograd.
 
         Rows are independent of one another in eval mode, so the result does not
         depend on the batch size or on the order of the rows.
         """
         self.net_.module_.eval()
-        out = np.empty((X.shape[0], n_out), dtype=np.float32)
+        out = np.empty((n_rows, n_out), dtype=np.float32)
+        start = 0
         with torch.inference_mode():
-            for start in range(0, X.shape[0], self.batch_size):
-                result = fn(X[start : start + self.batch_size])
+            for batch in batches:
+                result = fn(batch)
                 if isinstance(result, torch.Tensor):
                     result = result.float().cpu().numpy()
-                out[start : start + self.batch_size] = result
+                out[start : start + len(result)] = result
+                start += len(result)
         return out
 
     # ------------------------------------------------------------------------------
@@ -556,13 +737,13 @@ def _check_channels(channels):
     return checked
 
 
-def _resolve_loss(loss, kind, X):
+def _resolve_loss(loss, kind, stats):
     if loss == "auto":
         return "bce" if kind == INTENSITY else "mse"
     if loss == "bce" and kind != INTENSITY:
         raise ValueError(
             "loss='bce' needs intensities (non-negative data, such as pixels in "
-            f"[0, 1] or 0..255), but X has values down to {float(X.min()):.4g}. "
+            f"[0, 1] or 0..255), but X has values down to {stats.min:.4g}. "
             "Use loss='mse' or loss='auto' for data with negative values."
         )
     return loss
@@ -616,6 +797,66 @@ def _drop_training_state(net):
             callback.lr_scheduler_ = None
         elif name == "early_stopping":
             callback.best_model_weights_ = None
+
+
+def _batching(n_rows, batch_size):
+    """``(batch_size, drop_last, batches per epoch)`` for an epoch of ``n_rows``.
+
+    A lone last row would meet BatchNorm in training mode with one value per channel
+    on 1x1 feature maps; it is dropped from that epoch instead (rows are shuffled,
+    so a different one is left out each time).
+    """
+    batch_size = min(batch_size, n_rows)
+    drop_last = n_rows % batch_size == 1
+    steps = n_rows // batch_size if drop_last else -(-n_rows // batch_size)
+    return batch_size, drop_last, steps
+
+
+def _continue_without_schedule(net):
+    """Make a net fitted by ``fit`` ready for ``partial_fit``: no one-cycle schedule
+    (its steps are spent) and no held-out rows."""
+    spent = ("lr_schedule", "early_stopping")
+    if any(name in spent for name, _ in net.callbacks_) or net.train_split:
+        net.callbacks = [
+            cb for cb in net.callbacks if not (isinstance(cb, tuple) and cb[0] in spent)
+        ]
+        net.train_split = None
+        net.initialize_callbacks()
+
+
+def _scan_unless_uint8(X, data_range):
+    """The statistics pass, which ``uint8`` data without a ``data_range`` needs not:
+    its scale is 0..255 and it holds no NaN."""
+    if X.dtype == np.uint8 and data_range is None:
+        return None
+    return scan(X)
+
+
+def _check_data_range(data_range):
+    if data_range is None:
+        return None
+    values = tuple(data_range)
+    if (
+        len(values) != 2
+        or not all(isinstance(v, Real) and math.isfinite(v) for v in values)
+        or not values[0] < values[1]
+    ):
+        raise ValueError(
+            "data_range must be (low, high) with finite low < high, "
+            f"got {data_range!r}."
+        )
+    return float(values[0]), float(values[1])
+
+
+def _check_within(stats, low, high, what):
+    # a relative margin for values that went through float arithmetic
+    margin = 1e-6 * max(1.0, abs(low), abs(high))
+    if stats.min < low - margin or stats.max > high + margin:
+        raise ValueError(
+            f"X has values from {stats.min:.6g} to {stats.max:.6g}, outside "
+            f"{what}, {low:.6g} to {high:.6g}. Pass data_range=(low, high) covering "
+            "all of the data (every chunk, for partial_fit)."
+        )
 
 
 def _seed_from(random_state):

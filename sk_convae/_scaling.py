@@ -1,10 +1,10 @@
 """How the estimator brings any real input to the scale the network trains on.
 
-Users pass pixels as floats in [0, 1], as raw 0..255 bytes, or standardised data,
-and expect ``inverse_transform`` to answer on their own scale. One global affine map
-``x -> (x - offset) / scale``, learned in ``fit``, covers all three:
+Users pass pixels as floats in [0, 1], as raw 0..255 bytes, 16-bit counts, or
+standardised data, and expect ``inverse_transform`` to answer on their own scale.
+One global affine map ``x -> (x - offset) / scale``, learned in ``fit``, covers all:
 
-- ``uint8`` input: offset 0, scale 255 (pixel intensities);
+- ``uint8`` input: offset 0, scale 255 (pixel intensities), whatever the rows hold;
 - non-negative input within [0, 1]: unchanged;
 - other non-negative input (counts, intensities up to some maximum): offset 0,
   scale = the training maximum, so the data lies in [0, 1];
@@ -13,6 +13,13 @@ and expect ``inverse_transform`` to answer on their own scale. One global affine
 The first three are *intensities* in [0, 1], which binary cross-entropy can model;
 the last is not, and only the squared error applies to it. A single global map, not
 one per feature, keeps the relative brightness of pixels that convolutions rely on.
+
+``data_range=(low, high)`` replaces what the data would show: ``low >= 0`` gives the
+intensity map with scale ``max(high, 1)``, and a range with negative values maps
+``[low, high]`` to ``[-1, 1]``. That is how a model streamed through ``partial_fit``
+learns the right scale from its first chunk.
+
+The statistics come from ``sk_convae._data.scan``, one streaming pass in float64.
 """
 
 import numpy as np
@@ -20,17 +27,19 @@ import numpy as np
 INTENSITY = "intensity"
 STANDARDIZED = "standardized"
 
-# Rows converted at a time, so that no float64 copy of a large input is ever made.
-_CHUNK_ROWS = 4096
 
-
-def fit_scaling(X):
-    """Learn ``(offset, scale, kind)`` from the training data.
+def fit_scaling(dtype, stats, data_range=None):
+    """Learn ``(offset, scale, kind)``.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Finite numeric data, any dtype.
+    dtype : numpy dtype
+        The input's dtype: ``uint8`` is always read as 0..255.
+    stats : sk_convae._data.Stats or None
+        Min, max, mean and std of the training data (None only for ``uint8`` input
+        or with ``data_range``).
+    data_range : tuple of (float, float) or None
+        The values the data can take, when known better than from ``stats``.
 
     Returns
     -------
@@ -40,29 +49,18 @@ def fit_scaling(X):
     kind : {'intensity', 'standardized'}
         Whether ``(X - offset) / scale`` lies in [0, 1].
     """
-    if X.dtype == np.uint8:
+    if data_range is not None:
+        low, high = (float(v) for v in data_range)
+        if low >= 0.0:
+            return 0.0, (high if high > 1.0 else 1.0), INTENSITY
+        return (low + high) / 2, (high - low) / 2, STANDARDIZED
+    if dtype == np.uint8:
         return 0.0, 255.0, INTENSITY
-    low, high = float(X.min()), float(X.max())
-    if low >= 0.0:
-        return 0.0, (high if high > 1.0 else 1.0), INTENSITY
-    mean = float(np.mean(X, dtype=np.float64))
-    std = float(np.std(X, dtype=np.float64))
-    return mean, (std if std > 0.0 else 1.0), STANDARDIZED
+    if stats.min >= 0.0:
+        return 0.0, (stats.max if stats.max > 1.0 else 1.0), INTENSITY
+    return stats.mean, (stats.std if stats.std > 0.0 else 1.0), STANDARDIZED
 
 
 def unscale_rows(rows, offset, scale):
     """Network-scale rows back on the caller's scale: ``rows * scale + offset``."""
     return np.asarray(rows, dtype=np.float32) * np.float32(scale) + np.float32(offset)
-
-
-def scale_rows(X, offset, scale):
-    """``(X - offset) / scale`` as a new float32 array; ``X`` is left untouched.
-
-    The arithmetic is done in float64 chunk by chunk, so that ``uint8`` pixels and the
-    same pixels divided by 255 give bit-identical network inputs.
-    """
-    out = np.empty(X.shape, dtype=np.float32)
-    for start in range(0, X.shape[0], _CHUNK_ROWS):
-        chunk = np.asarray(X[start : start + _CHUNK_ROWS], dtype=np.float64)
-        out[start : start + _CHUNK_ROWS] = (chunk - offset) / scale
-    return out

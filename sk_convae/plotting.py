@@ -13,8 +13,9 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from sk_convae._data import scale_rows
 from sk_convae._network import ConvCodeAutoEncoder
-from sk_convae._scaling import scale_rows, unscale_rows
+from sk_convae._scaling import unscale_rows
 
 
 def _pyplot():

@@ -45,9 +45,8 @@ def test_history_records_every_epoch_and_pickles(digits_small):
 
 def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(digits_small):
     import torch
-    from skorch.dataset import ValidSplit
 
-    from sk_convae._scaling import scale_rows
+    from sk_convae._data import holdout_rows, scale_rows
 
     X = digits_small[0]
     ae = ConvAutoEncoderTransformer(
@@ -67,8 +66,8 @@ def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(digits_small)
     # The weights kept are the best epoch's: their loss on the held-out rows is the
     # one recorded at that epoch, not the last epoch's.
     X_net = scale_rows(X, ae.data_offset_, ae.data_scale_)
-    _, held_out = ValidSplit(0.2, stratified=False, random_state=0)(X_net)
-    rows = torch.from_numpy(X_net[held_out.indices])
+    _, held_out = holdout_rows(len(X), 0.2, seed=0)  # random_state=0
+    rows = torch.from_numpy(X_net[held_out])
     with torch.no_grad():
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
             ae.net_.module_(rows), rows

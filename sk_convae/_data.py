@@ -1,0 +1,481 @@
+"""The data path: rows of any 2-D array-like to network batches, in bounded memory.
+
+``fit``, ``partial_fit``, ``transform`` and ``inverse_transform`` all read their rows
+through this module, so that the memory they need is set by the batch, not by the
+data, and so that no step pays a per-row cost:
+
+- ``is_lazy`` / ``check_lazy``: arrays that slice lazily (``np.memmap``,
+  ``h5py.Dataset``, ``zarr.Array``, ``dask.array.Array``) are validated from their
+  ``shape`` and ``dtype`` alone, never converted whole.
+- ``scan``: one streaming pass in float64 over blocks of rows gives the scaling
+  statistics (min, max, mean, std) and finds the first row holding NaN or infinity.
+- ``RowSource``: the rows to train on (all of ``X`` or a subset of its rows) with the
+  affine map to the network's scale; a ``torch.utils.data.Dataset``, so that skorch
+  takes it as it is.
+- ``BatchLoader``: what skorch iterates over. It reads contiguous blocks of rows in
+  shuffled order into a bounded buffer, shuffles the rows inside the buffer,
+  converts one batch at a time to float32 and prepares the next batches in a
+  background thread while the network trains on the current one. An in-memory
+  array is one buffer: every epoch is a full permutation of its rows.
+- ``holdout_rows``: the rows held out for early stopping, as a few contiguous runs.
+
+Nothing here knows about scikit-learn or about the network.
+"""
+
+import math
+import queue
+import threading
+
+import numpy as np
+import torch
+
+# A contiguous read is about this many bytes: large enough for a disk or a chunked
+# store to stream, small enough to shuffle at a fine grain.
+BLOCK_BYTES = 2 * 2**20
+# Rows of a lazy source held at once for shuffling (as stored, e.g. uint8).
+BUFFER_BYTES = 128 * 2**20
+# Batches prepared ahead of the one the network trains on.
+PREFETCH_BATCHES = 3
+
+
+# ----------------------------------------------------------------------------------
+# What the input is
+
+
+def is_lazy(X):
+    """True for a 2-D array that slices lazily and should never be converted whole.
+
+    ``np.memmap`` and anything with a NumPy ``dtype``, a ``shape`` and slicing that is
+    not an in-memory ``ndarray`` (``h5py.Dataset``, ``zarr.Array``,
+    ``dask.array.Array``, ...). Sparse matrices, DataFrames, lists and tensors are not:
+    they go through scikit-learn's validation.
+    """
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, np.ndarray) or hasattr(X, "tocsr") or hasattr(X, "iloc"):
+        return False
+    return (
+        isinstance(getattr(X, "dtype", None), np.dtype)
+        and hasattr(X, "__getitem__")
+        and len(getattr(X, "shape", ())) == 2
+    )
+
+
+def is_dask(X):
+    """True for a ``dask.array.Array`` (without importing Dask)."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "map_blocks")
+
+
+def check_lazy(X, *, min_samples=1):
+    """Validate a lazy 2-D array from its shape and dtype, reading no data.
+
+    Returns ``X`` itself. Raises ``ValueError`` in the user's terms.
+    """
+    n_rows, n_features = X.shape
+    if not all(isinstance(s, (int, np.integer)) for s in X.shape):
+        raise ValueError(
+            f"X has unknown shape {X.shape}; for a Dask array with unknown chunk "
+            "sizes call X.compute_chunk_sizes() first."
+        )
+    if X.dtype.kind not in "biuf":
+        raise ValueError(
+            f"X has dtype {X.dtype}; numeric data (bool, integers or floats) is needed."
+        )
+    if n_rows < min_samples:
+        raise ValueError(
+            f"Found array with {n_rows} sample(s) (shape={X.shape}) while a minimum "
+            f"of {min_samples} is required."
+        )
+    if n_features < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+            "required."
+        )
+    return X
+
+
+def read_rows(X, start, stop):
+    """Rows ``start:stop`` of ``X`` as an ndarray in X's dtype (computes Dask)."""
+    block = X[start:stop]
+    if hasattr(block, "compute"):
+        block = block.compute()
+    return np.asarray(block)
+
+
+def take_rows(X, positions):
+    """Rows at sorted ``positions`` of ``X`` (an in-memory array) as a new ndarray."""
+    return np.asarray(X[positions])
+
+
+def storage_chunk_rows(X):
+    """Rows per storage chunk of ``X`` (HDF5, zarr, Dask), or 1 for flat storage."""
+    chunks = getattr(X, "chunks", None)
+    if not chunks:
+        return 1
+    first = chunks[0]
+    # Dask gives a tuple of chunk sizes along each axis, h5py and zarr one size
+    if isinstance(first, tuple):
+        first = max(first)
+    return max(1, int(first))
+
+
+def block_rows(X):
+    """Rows per contiguous read: about ``BLOCK_BYTES``, a whole number of chunks."""
+    row_bytes = max(1, X.shape[1] * X.dtype.itemsize)
+    chunk = storage_chunk_rows(X)
+    rows = max(1, BLOCK_BYTES // row_bytes)
+    return max(chunk, rows // chunk * chunk)
+
+
+# ----------------------------------------------------------------------------------
+# One streaming pass: statistics and the first bad row
+
+
+class Stats:
+    """Min, max, mean and std of every value of ``X``, from one pass in float64."""
+
+    def __init__(self, minimum, maximum, mean, std):
+        self.min = minimum
+        self.max = maximum
+        self.mean = mean
+        self.std = std
+
+
+def scan(X, positions=None):
+    """Statistics of the rows of ``X`` (all, or the sorted ``positions``), in float64.
+
+    Reads ``X`` block by block, so it holds one block in float64 at a time. Raises
+    ``ValueError`` naming the first row that holds NaN or infinity.
+    """
+    n_total = 0
+    mean = 0.0
+    m2 = 0.0  # sum of squared deviations from the mean (Chan et al.'s update)
+    low, high = math.inf, -math.inf
+    for first_row, raw in _iter_blocks(X, positions):
+        block = np.asarray(raw, dtype=np.float64)
+        if block.dtype.kind == "f" and not np.isfinite(block).all():
+            bad = int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+            what = "NaN" if np.isnan(block[bad]).any() else "infinity"
+            raise ValueError(
+                f"Input X contains {what} in row {first_row(bad)}, the first row "
+                "that is not finite; drop or impute such rows first."
+            )
+        n = block.size
+        block_mean = float(block.mean())
+        block_m2 = float(((block - block_mean) ** 2).sum())
+        delta = block_mean - mean
+        total = n_total + n
+        mean += delta * n / total
+        m2 += block_m2 + delta * delta * n_total * n / total
+        n_total = total
+        low = min(low, float(block.min()))
+        high = max(high, float(block.max()))
+    std = math.sqrt(m2 / n_total) if n_total else 0.0
+    return Stats(low, high, mean, std)
+
+
+def _iter_blocks(X, positions):
+    """``(row_of, block)`` for consecutive blocks of rows; ``row_of(i)`` is the row
+    number in ``X`` of the block's i-th row."""
+    step = block_rows(X)
+    if positions is None:
+        for start in range(0, X.shape[0], step):
+            yield (lambda i, s=start: s + i), read_rows(X, start, start + step)
+        return
+    for start in range(0, len(positions), step):
+        chunk = positions[start : start + step]
+        yield (lambda i, c=chunk: int(c[i])), _read_positions(X, chunk)
+
+
+def _read_positions(X, positions):
+    """Rows at sorted ``positions``: one contiguous read of their span, then a take."""
+    if isinstance(X, np.ndarray) and not isinstance(X, np.memmap):
+        return take_rows(X, positions)
+    first, last = int(positions[0]), int(positions[-1]) + 1
+    span = read_rows(X, first, last)
+    if last - first == len(positions):
+        return span
+    return span[positions - first]
+
+
+# ----------------------------------------------------------------------------------
+# The rows to train on
+
+
+def scale_rows(raw, offset, scale):
+    """``(raw - offset) / scale`` as a new float32 array; ``raw`` is left untouched.
+
+    The arithmetic is done in float64, so that ``uint8`` pixels and the same pixels
+    divided by 255 give bit-identical network inputs.
+    """
+    rows = (np.asarray(raw, dtype=np.float64) - offset) / scale
+    return rows.astype(np.float32)
+
+
+class RowSource(torch.utils.data.Dataset):
+    """Rows of ``X`` (all of them, or sorted ``positions``) on the network's scale.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        An in-memory ndarray or a lazy array (see ``is_lazy``). Never modified or
+        copied whole.
+    offset, scale : float
+        The network sees ``(X - offset) / scale``, computed in float64 and stored
+        as float32, so that ``uint8`` pixels and the same pixels divided by 255
+        give bit-identical inputs.
+    positions : ndarray of int or None
+        Sorted row numbers to use; None uses every row.
+    check_finite : bool, default=False
+        Raise ``ValueError`` on a batch holding NaN or infinity (for data that no
+        ``scan`` has checked).
+    """
+
+    def __init__(self, X, offset, scale, positions=None, *, check_finite=False):
+        self.X = X
+        self.offset = offset
+        self.scale = scale
+        self.positions = positions
+        self.check_finite = check_finite
+        self.in_memory = not is_lazy(X)
+
+    def __len__(self):
+        return self.X.shape[0] if self.positions is None else len(self.positions)
+
+    def __getitem__(self, index):
+        """Row ``index`` (or a slice of rows) as a float32 tensor on the net's scale."""
+        rows = np.arange(len(self))[index]
+        single = np.ndim(rows) == 0
+        raw = self.read(np.atleast_1d(rows))
+        out = self.to_net(raw)
+        return out[0] if single else out
+
+    def subset(self, index):
+        """The rows at sorted ``index`` (positions within this source)."""
+        index = np.asarray(index, dtype=np.intp)
+        positions = index if self.positions is None else self.positions[index]
+        return RowSource(
+            self.X, self.offset, self.scale, positions, check_finite=self.check_finite
+        )
+
+    def read(self, index):
+        """Raw rows (X's dtype) at sorted positions ``index`` within this source."""
+        index = np.asarray(index, dtype=np.intp)
+        rows = index if self.positions is None else self.positions[index]
+        return _read_positions(self.X, rows)
+
+    def to_net(self, raw):
+        """Raw rows to a float32 tensor on the network's scale."""
+        rows = scale_rows(raw, self.offset, self.scale)
+        if self.check_finite and not np.isfinite(rows).all():
+            raise ValueError("Input X contains NaN or infinity.")
+        return torch.from_numpy(rows)
+
+    def block_rows(self):
+        """Rows per contiguous read from the storage."""
+        return block_rows(self.X)
+
+
+def holdout_rows(n_samples, fraction, seed):
+    """Positions held out for validation: about ``fraction`` of ``n_samples`` rows.
+
+    ``ceil(fraction * n_samples)`` rows in up to 64 contiguous runs at random places,
+    so that reading them from a disk or a chunked store is a few long reads. Returns
+    ``(train, valid)``, two sorted arrays of positions.
+    """
+    n_valid = math.ceil(fraction * n_samples)
+    run = max(1, math.ceil(n_valid / 64))
+    n_runs = math.ceil(n_samples / run)
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(n_runs, size=math.ceil(n_valid / run), replace=False))
+    starts = chosen * run
+    valid = np.concatenate([np.arange(s, min(s + run, n_samples)) for s in starts])
+    valid = valid[:n_valid] if len(valid) > n_valid else valid
+    mask = np.ones(n_samples, dtype=bool)
+    mask[valid] = False
+    return np.flatnonzero(mask), valid
+
+
+# ----------------------------------------------------------------------------------
+# Batches
+
+
+class BatchLoader:
+    """Batches of rows from a ``RowSource``, as skorch's ``iterator_train``/``_valid``.
+
+    Each item is ``(X_batch, X_batch)``: a float32 tensor on ``device`` used as input
+    and as target. With ``shuffle``, every epoch reads contiguous blocks of rows
+    (``RowSource.block_rows``) in a new random order into a buffer of about
+    ``BUFFER_BYTES`` (an in-memory array is a single buffer), and draws the
+    batches from a random permutation of the buffer's rows; rows left over at a
+    buffer's end join the next buffer, so every batch but the last is full. The next
+    ``PREFETCH_BATCHES`` batches are read and converted in a background thread.
+
+    Parameters
+    ----------
+    dataset : RowSource
+        The rows.
+    batch_size : int
+        Rows per batch.
+    shuffle : bool, default=False
+        Shuffle as above; without it the rows come in order.
+    drop_last : bool, default=False
+        Leave out the last batch of an epoch when it is not full.
+    seed : int, default=0
+        Seeds the shuffling; epoch ``k`` of this loader uses ``(seed, k)``.
+    device : str or torch.device, default='cpu'
+        Where the batches go; on CUDA they are pinned and copied without blocking.
+    """
+
+    def __init__(
+        self, dataset, *, batch_size, shuffle=False, drop_last=False, seed=0,
+        device="cpu",
+    ):  # fmt: skip
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.device = torch.device(device)
+        self.epochs_started = 0
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epochs_started])
+        self.epochs_started += 1
+        batches = _Prefetcher(self._cpu_batches(rng), PREFETCH_BATCHES)
+        try:
+            for batch in batches:
+                batch = batch.to(self.device, non_blocking=True)
+                yield batch, batch
+        finally:
+            batches.close()
+
+    def _cpu_batches(self, rng):
+        """Float32 batches on the CPU (pinned for CUDA), in the epoch's order."""
+        pin = self.device.type == "cuda"
+        for raw in self._raw_batches(rng):
+            batch = self.dataset.to_net(raw)
+            yield batch.pin_memory() if pin else batch
+
+    def _raw_batches(self, rng):
+        """Raw batches (X's dtype): the shuffling and buffering described above."""
+        source, size = self.dataset, self.batch_size
+        n = len(source)
+        if not self.shuffle:
+            for start in range(0, n - size + 1 if self.drop_last else n, size):
+                yield source.read(np.arange(start, min(start + size, n)))
+            return
+        # Blocks of consecutive positions, read whole, in random order.
+        step = n if source.in_memory else source.block_rows()
+        blocks = [(s, min(s + step, n)) for s in range(0, n, step)]
+        per_buffer = max(1, BUFFER_BYTES // max(1, step * _row_bytes(source)))
+        order = rng.permutation(len(blocks))
+        leftover = None
+        for first in range(0, len(blocks), per_buffer):
+            spans = sorted(blocks[i] for i in order[first : first + per_buffer])
+            index = np.concatenate([np.arange(a, b) for a, b in spans])
+            if source.in_memory:
+                data, rows = None, index  # read each batch from X itself
+            else:
+                data, rows = source.read(index), np.arange(len(index))
+            rows = rng.permutation(rows)
+            if leftover is not None:
+                data, rows = _join(leftover, (data, rows))
+            last_buffer = first + per_buffer >= len(blocks)
+            n_full = len(rows) // size * size
+            for start in range(0, n_full, size):
+                yield _take(source, data, rows[start : start + size])
+            leftover = (data, rows[n_full:]) if n_full < len(rows) else None
+            if last_buffer and leftover is not None and not self.drop_last:
+                yield _take(source, *leftover)
+
+
+def _row_bytes(source):
+    return source.X.shape[1] * source.X.dtype.itemsize
+
+
+def _take(source, data, rows):
+    """Raw rows: ``rows`` of the buffer ``data``, or of the source when in memory.
+
+    The rows of a batch are read in increasing order (faster on any storage), so a
+    batch's contents, order included, do not depend on where ``X`` is stored.
+    """
+    rows = np.sort(rows)
+    return source.read(rows) if data is None else data[rows]
+
+
+def _join(leftover, buffer):
+    """The previous buffer's leftover rows in front of the next buffer's rows."""
+    (old_data, old_rows), (data, rows) = leftover, buffer
+    if data is None:  # in memory: positions index the same array
+        return None, np.concatenate([old_rows, rows])
+    kept = old_data[old_rows]
+    return np.concatenate([kept, data]), np.concatenate(
+        [np.arange(len(kept)), rows + len(kept)]
+    )
+
+
+class _Prefetcher:
+    """Iterate over ``iterable`` in a background thread, ``depth`` items ahead.
+
+    Exceptions raised while producing are re-raised in the consumer; ``close``
+    stops the thread when the consumer leaves early (an error, an interrupt).
+    """
+
+    _DONE = object()
+
+    def __init__(self, iterable, depth):
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._produce, args=(iterable,), daemon=True
+        )
+        self._thread.start()
+
+    def _produce(self, iterable):
+        try:
+            for item in iterable:
+                if not self._put((item, None)):
+                    return
+        except BaseException as exc:  # re-raised in the consumer
+            self._put((None, exc))
+            return
+        self._put((self._DONE, None))
+
+    def _put(self, item):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        while True:
+            item, exc = self._queue.get()
+            if exc is not None:
+                raise exc
+            if item is self._DONE:
+                return
+            yield item
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+
+
+class HoldoutSplit:
+    """skorch ``train_split``: hold out ``holdout_rows(n, fraction, seed)``."""
+
+    def __init__(self, fraction, seed):
+        self.fraction = fraction
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **fit_params):
+        train, valid = holdout_rows(len(dataset), self.fraction, self.seed)
+        return dataset.subset(train), dataset.subset(valid)
