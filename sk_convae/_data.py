@@ -31,9 +31,9 @@ import torch
 
 # A contiguous read is about this many bytes: large enough for a disk or a chunked
 # store to stream, small enough to shuffle at a fine grain.
-BLOCK_BYTES = 2 * 2**20
+BLOCK_BYTES = 2**20
 # Rows of a lazy source held at once for shuffling (as stored, e.g. uint8).
-BUFFER_BYTES = 128 * 2**20
+BUFFER_BYTES = 64 * 2**20
 # Batches prepared ahead of the one the network trains on.
 PREFETCH_BATCHES = 3
 
@@ -276,6 +276,23 @@ class RowSource(torch.utils.data.Dataset):
         return block_rows(self.X)
 
 
+def epoch_plan(n_rows, batch_size, world_size=1):
+    """How an epoch of ``n_rows`` is cut into batches, in each of ``world_size``
+    processes: ``(batch_size, drop_last, batches per epoch)`` per process.
+
+    ``batch_size`` is the rows of one optimizer step over all processes; each
+    process trains on ``ceil(batch_size / world_size)`` of them. A lone last row
+    would meet BatchNorm in training mode with one value per channel on 1x1 feature
+    maps; it is dropped from that epoch instead (rows are shuffled, so a different
+    one is left out each time).
+    """
+    n_rows = n_rows // world_size
+    batch_size = min(-(-batch_size // world_size), n_rows)
+    drop_last = n_rows % batch_size == 1
+    steps = n_rows // batch_size if drop_last else -(-n_rows // batch_size)
+    return batch_size, drop_last, steps
+
+
 def holdout_rows(n_samples, fraction, seed):
     """Positions held out for validation: about ``fraction`` of ``n_samples`` rows.
 
@@ -325,18 +342,28 @@ class BatchLoader:
         Seeds the shuffling; epoch ``k`` of this loader uses ``(seed, k)``.
     device : str or torch.device, default='cpu'
         Where the batches go; on CUDA they are pinned and copied without blocking.
+    rank, world_size : int, default=0 and 1
+        For training in several processes: this process reads only its shard,
+        rows ``rank * m`` to ``(rank + 1) * m`` with ``m = n // world_size`` (the
+        last ``n % world_size`` rows are left out), and shuffles it with its own
+        seed; ``batch_size`` is then the per-process batch.
     """
 
     def __init__(
         self, dataset, *, batch_size, shuffle=False, drop_last=False, seed=0,
-        device="cpu",
+        device="cpu", rank=0, world_size=1,
     ):  # fmt: skip
+        if world_size > 1:  # this process's contiguous shard of the rows
+            per_rank = len(dataset) // world_size
+            dataset = dataset.subset(np.arange(rank * per_rank, (rank + 1) * per_rank))
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = seed
         self.device = torch.device(device)
+        self.rank = rank
+        self.world_size = world_size
         self.epochs_started = 0
 
     def __len__(self):
@@ -344,7 +371,7 @@ class BatchLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epochs_started])
+        rng = np.random.default_rng([self.seed, self.epochs_started, self.rank])
         self.epochs_started += 1
         batches = _Prefetcher(self._cpu_batches(rng), PREFETCH_BATCHES)
         try:
@@ -362,61 +389,66 @@ class BatchLoader:
             yield batch.pin_memory() if pin else batch
 
     def _raw_batches(self, rng):
-        """Raw batches (X's dtype): the shuffling and buffering described above."""
+        """Raw batches (X's dtype): the shuffling and buffering described above.
+
+        The rows of each batch are taken in increasing order (faster on any
+        storage), so that a batch does not depend on where ``X`` is stored: an
+        in-memory array and a memory map of it give the same batches.
+        """
         source, size = self.dataset, self.batch_size
         n = len(source)
         if not self.shuffle:
             for start in range(0, n - size + 1 if self.drop_last else n, size):
                 yield source.read(np.arange(start, min(start + size, n)))
             return
-        # Blocks of consecutive positions, read whole, in random order.
-        step = n if source.in_memory else source.block_rows()
-        blocks = [(s, min(s + step, n)) for s in range(0, n, step)]
-        per_buffer = max(1, BUFFER_BYTES // max(1, step * _row_bytes(source)))
+        if source.in_memory:  # one buffer: X itself
+            rows = rng.permutation(n)
+            yield from _batches_of(rows, size, self.drop_last, source.read)
+            return
+        step = source.block_rows()
+        blocks = [(a, min(a + step, n)) for a in range(0, n, step)]
         order = rng.permutation(len(blocks))
-        leftover = None
+        per_buffer = max(1, BUFFER_BYTES // (step * _row_bytes(source)))
+        carry = None  # rows left over from the previous buffer, fewer than a batch
         for first in range(0, len(blocks), per_buffer):
             spans = sorted(blocks[i] for i in order[first : first + per_buffer])
-            index = np.concatenate([np.arange(a, b) for a, b in spans])
-            if source.in_memory:
-                data, rows = None, index  # read each batch from X itself
-            else:
-                data, rows = source.read(index), np.arange(len(index))
-            rows = rng.permutation(rows)
-            if leftover is not None:
-                data, rows = _join(leftover, (data, rows))
-            last_buffer = first + per_buffer >= len(blocks)
+            buffer = _read_buffer(source, spans, carry)
+            rows = rng.permutation(len(buffer))
+            last = first + per_buffer >= len(blocks)
             n_full = len(rows) // size * size
-            for start in range(0, n_full, size):
-                yield _take(source, data, rows[start : start + size])
-            leftover = (data, rows[n_full:]) if n_full < len(rows) else None
-            if last_buffer and leftover is not None and not self.drop_last:
-                yield _take(source, *leftover)
+            yield from _batches_of(
+                rows if last else rows[:n_full],
+                size,
+                self.drop_last,
+                lambda index, buffer=buffer: buffer[index],
+            )
+            carry = buffer[rows[n_full:]]
+            buffer = None  # let it go before the next one is read
+
+
+def _batches_of(rows, size, drop_last, take):
+    """``take(sorted batch)`` for consecutive batches of ``rows``."""
+    stop = len(rows) - len(rows) % size if drop_last else len(rows)
+    for start in range(0, stop, size):
+        yield take(np.sort(rows[start : start + size]))
+
+
+def _read_buffer(source, spans, carry):
+    """One shuffle buffer: ``carry`` then the rows of each span, one read each."""
+    n_carry = 0 if carry is None else len(carry)
+    n_rows = n_carry + sum(b - a for a, b in spans)
+    buffer = np.empty((n_rows, source.X.shape[1]), dtype=source.X.dtype)
+    if n_carry:
+        buffer[:n_carry] = carry
+    at = n_carry
+    for a, b in spans:
+        buffer[at : at + b - a] = source.read(np.arange(a, b))
+        at += b - a
+    return buffer
 
 
 def _row_bytes(source):
     return source.X.shape[1] * source.X.dtype.itemsize
-
-
-def _take(source, data, rows):
-    """Raw rows: ``rows`` of the buffer ``data``, or of the source when in memory.
-
-    The rows of a batch are read in increasing order (faster on any storage), so a
-    batch's contents, order included, do not depend on where ``X`` is stored.
-    """
-    rows = np.sort(rows)
-    return source.read(rows) if data is None else data[rows]
-
-
-def _join(leftover, buffer):
-    """The previous buffer's leftover rows in front of the next buffer's rows."""
-    (old_data, old_rows), (data, rows) = leftover, buffer
-    if data is None:  # in memory: positions index the same array
-        return None, np.concatenate([old_rows, rows])
-    kept = old_data[old_rows]
-    return np.concatenate([kept, data]), np.concatenate(
-        [np.arange(len(kept)), rows + len(kept)]
-    )
 
 
 class _Prefetcher:

@@ -24,12 +24,19 @@ from sk_convae._data import (
     RowSource,
     block_rows,
     check_lazy,
+    epoch_plan,
     is_dask,
     is_lazy,
     read_rows,
     scan,
 )
 from sk_convae._device import resolve_device
+from sk_convae._distributed import (
+    AcceleratedNet,
+    distributed_history,
+    make_accelerator,
+    to_plain_net,
+)
 from sk_convae._network import (
     ConvCodeAutoEncoder,
     DenseConvAutoEncoder,
@@ -117,6 +124,15 @@ class ConvAutoEncoderTransformer(
     device : str or torch.device, default='auto'
         Where the network trains and runs: ``'auto'`` picks CUDA when available,
         then CPU; or ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ...
+
+    distributed : bool, default=False
+        Train one model in several processes (CPUs or GPUs, one machine or many)
+        with PyTorch DDP through Hugging Face Accelerate: start the script with
+        ``accelerate launch`` or ``torchrun``; every process calls ``fit`` on the
+        same ``X``, trains on its own shard of the rows, and ends with the same
+        model. ``batch_size`` is then the rows of one step over all processes.
+        In a plain Python process it trains as usual. Needs
+        ``pip install 'sk-convae[distributed]'``; not used by ``partial_fit``.
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and noise. The same integer gives
@@ -217,6 +233,7 @@ class ConvAutoEncoderTransformer(
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
+        "distributed": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -241,6 +258,7 @@ class ConvAutoEncoderTransformer(
         lr=3e-3,
         weight_decay=1e-4,
         device="auto",
+        distributed=False,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -261,6 +279,7 @@ class ConvAutoEncoderTransformer(
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.distributed = distributed
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -299,9 +318,16 @@ class ConvAutoEncoderTransformer(
         X = self._check_X(X, reset=True, min_samples=2)
         config = self._configure(X)
         seed = _seed_from(self.random_state)
-        net = self._build_net(config, len(X), seed, one_cycle=True)
+        accelerator = make_accelerator(config["device"]) if self.distributed else None
+        net = self._build_net(
+            config, len(X), seed, one_cycle=True, accelerator=accelerator
+        )
         source = RowSource(X, config["offset"], config["scale"])
         self._train(net, source, seed, epochs=self.max_epochs)
+        if accelerator is not None:
+            plain = self._build_net(config, len(X), seed, one_cycle=True)
+            net = to_plain_net(net, plain)
+            config["device"] = str(accelerator.device)
         self._set_fitted(net, config, seed)
         return self
 
@@ -338,6 +364,11 @@ class ConvAutoEncoderTransformer(
         self : object
             The transformer, trained on ``X`` for one more epoch.
         """
+        if self.distributed:
+            raise ValueError(
+                "distributed=True trains in fit only: for partial_fit, give each "
+                "process its own chunks and one model, or use fit on the whole data."
+            )
         first_call = not hasattr(self, "net_")
         X = self._check_X(X, reset=first_call, min_samples=1)
         if self.architecture == "dense" and len(X) < 2:
@@ -435,7 +466,8 @@ class ConvAutoEncoderTransformer(
         n_train = len(source)
         if net.train_split is not None:
             n_train -= math.ceil(self.validation_fraction * n_train)
-        batch_size, drop_last, _ = _batching(n_train, self.batch_size)
+        world_size = getattr(net, "iterator_train__world_size", 1)
+        batch_size, drop_last, _ = epoch_plan(n_train, self.batch_size, world_size)
         # set as attributes: skorch's set_params would try to re-initialise an
         # initialised net for iterator parameters
         net.batch_size = batch_size
@@ -450,13 +482,16 @@ class ConvAutoEncoderTransformer(
         net.module_.eval()
         _drop_training_state(net)
 
-    def _build_net(self, config, n_samples, seed, *, one_cycle):
+    def _build_net(self, config, n_samples, seed, *, one_cycle, accelerator=None):
         """The skorch network for this configuration, not yet initialised.
 
         ``one_cycle`` schedules the learning rate over ``max_epochs`` epochs of
         ``n_samples`` rows (``fit``); without it the rate stays at ``lr``
-        (``partial_fit``, which also never holds rows out).
+        (``partial_fit``, which also never holds rows out). With an
+        ``accelerator`` it is an ``AcceleratedNet`` whose processes each train on
+        their own shard of the rows.
         """
+        world_size = 1 if accelerator is None else accelerator.num_processes
         n = n_samples  # rows trained on in each epoch
         train_split = None
         monitors = []
@@ -486,7 +521,7 @@ class ConvAutoEncoderTransformer(
         if self.verbose:
             monitors.append(("progress_bar", ProgressBar()))
         if one_cycle:
-            _, _, steps_per_epoch = _batching(n, self.batch_size)
+            _, _, steps_per_epoch = epoch_plan(n, self.batch_size, world_size)
             schedule = LRScheduler(
                 policy=torch.optim.lr_scheduler.OneCycleLR,
                 step_every="batch",
@@ -502,8 +537,24 @@ class ConvAutoEncoderTransformer(
             module_params = {}
         loss, device = config["loss"], config["device"]
         criterion = torch.nn.BCEWithLogitsLoss if loss == "bce" else torch.nn.MSELoss
-        return NeuralNet(
-            module,
+        net_class, distributed = NeuralNet, {}
+        if accelerator is not None:
+            device = accelerator.device
+            net_class = AcceleratedNet
+            distributed = {
+                "accelerator": accelerator,
+                "history": distributed_history(accelerator),
+                "device": None,  # placed by the accelerator
+                **{
+                    f"{it}__{k}": v
+                    for it in ("iterator_train", "iterator_valid")
+                    for k, v in [
+                        ("rank", accelerator.process_index),
+                        ("world_size", world_size),
+                    ]
+                },
+            }
+        params = dict(
             criterion=criterion,
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
@@ -528,6 +579,7 @@ class ConvAutoEncoderTransformer(
             module__noise_std=float(self.noise_factor),
             module__clip_noise=config["kind"] == INTENSITY,
         )
+        return net_class(module, **{**params, **distributed})
 
     # ------------------------------------------------------------------------------
     # inference
@@ -797,19 +849,6 @@ def _drop_training_state(net):
             callback.lr_scheduler_ = None
         elif name == "early_stopping":
             callback.best_model_weights_ = None
-
-
-def _batching(n_rows, batch_size):
-    """``(batch_size, drop_last, batches per epoch)`` for an epoch of ``n_rows``.
-
-    A lone last row would meet BatchNorm in training mode with one value per channel
-    on 1x1 feature maps; it is dropped from that epoch instead (rows are shuffled,
-    so a different one is left out each time).
-    """
-    batch_size = min(batch_size, n_rows)
-    drop_last = n_rows % batch_size == 1
-    steps = n_rows // batch_size if drop_last else -(-n_rows // batch_size)
-    return batch_size, drop_last, steps
 
 
 def _continue_without_schedule(net):

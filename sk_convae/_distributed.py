@@ -1,0 +1,92 @@
+"""One fit in several processes: PyTorch DDP, driven by Hugging Face Accelerate.
+
+``ConvAutoEncoderTransformer(distributed=True)`` trains through skorch's
+``AccelerateMixin``: launched with ``accelerate launch`` or ``torchrun``, every
+process runs the same script, trains the same network on its own shard of the rows
+(``sk_convae._data.BatchLoader`` with ``rank`` and ``world_size``), and DDP averages
+the gradients, so that all processes hold the same weights after each step. In a
+plain Python process it is a one-process run.
+
+What skorch documents as pitfalls, and how they are met here:
+
+- An ``Accelerator`` is not something to deep-copy (``clone``, ``GridSearchCV``): the
+  estimator takes a plain flag and makes its Accelerator inside ``fit``.
+- Each process sees only its own batches: a ``DistributedHistory`` on a
+  ``TCPStore`` gathers every process's batch losses, so that the epoch losses, and
+  early stopping's decisions, are the same in every process.
+- BatchNorm's running statistics are updated from each process's own rows: at the
+  end of training every process takes rank 0's, so that the models are identical.
+- The net holds its Accelerator and the history its store, neither of which
+  pickles: after training, the fitted weights, optimizer state, history and
+  callbacks move to a plain skorch ``NeuralNet``, which pickles and loads anywhere.
+"""
+
+import os
+
+import torch
+from skorch import NeuralNet
+from skorch.hf import AccelerateMixin
+from skorch.history import DistributedHistory, History
+
+
+def make_accelerator(device):
+    """An ``accelerate.Accelerator`` for the ``device`` parameter ('auto' or a type)."""
+    try:
+        from accelerate import Accelerator
+    except ImportError as exc:
+        raise ImportError(
+            "distributed=True trains through Hugging Face Accelerate, which is not "
+            "installed: pip install 'sk-convae[distributed]'"
+        ) from exc
+    cpu = str(device) == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    return Accelerator(cpu=cpu)
+
+
+class AcceleratedNet(AccelerateMixin, NeuralNet):
+    """A skorch ``NeuralNet`` trained through an ``accelerate.Accelerator``."""
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            for buffer in self.module_.buffers():  # BatchNorm running statistics
+                torch.distributed.broadcast(buffer, src=0)
+        super().on_train_end(net, X=X, y=y, **kwargs)
+
+
+def distributed_history(accelerator):
+    """A ``DistributedHistory`` shared by all processes (a plain one in one process).
+
+    Rank 0 opens a ``TCPStore`` on a free port of ``MASTER_ADDR`` and tells the other
+    processes its port through the process group that Accelerate started.
+    """
+    world_size = accelerator.num_processes
+    if world_size == 1:
+        return History()
+    host = os.environ.get("MASTER_ADDR", "127.0.0.1")
+    is_main = accelerator.is_main_process
+    store = torch.distributed.TCPStore(
+        host, 0, world_size, is_master=True
+    ) if is_main else None  # fmt: skip
+    port = [store.port if is_main else None]
+    torch.distributed.broadcast_object_list(port, src=0)
+    if not is_main:
+        store = torch.distributed.TCPStore(host, port[0], world_size, is_master=False)
+    return DistributedHistory(
+        store=store, rank=accelerator.process_index, world_size=world_size
+    )
+
+
+def to_plain_net(net, plain):
+    """Move what ``net`` (an ``AcceleratedNet``, trained) learned into ``plain``.
+
+    ``plain`` is a ``NeuralNet`` with the same parameters but no Accelerator; it is
+    initialised here. Returns ``plain``.
+    """
+    plain.initialize()
+    plain.module_.load_state_dict(net.module_.state_dict())
+    plain.optimizer_.load_state_dict(net.optimizer_.state_dict())
+    history = net.history
+    if isinstance(history, DistributedHistory):
+        history = History(history.history)  # synced; without the store
+    plain.history_ = history
+    plain.callbacks_ = net.callbacks_
+    return plain
