@@ -45,6 +45,15 @@ def make_accelerator(device):
 class AcceleratedNet(AccelerateMixin, NeuralNet):
     """A skorch ``NeuralNet`` trained through an ``accelerate.Accelerator``."""
 
+    def _initialize_accelerator(self):
+        # The loss has no parameters, and DDP refuses to wrap a module without
+        # any: prepare only the network and the optimizer.
+        criteria, self._criteria = self._criteria, []
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            self._criteria = criteria
+
     def on_train_end(self, net, X=None, y=None, **kwargs):
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             for buffer in self.module_.buffers():  # BatchNorm running statistics
@@ -63,9 +72,11 @@ def distributed_history(accelerator):
         return History()
     host = os.environ.get("MASTER_ADDR", "127.0.0.1")
     is_main = accelerator.is_main_process
-    store = torch.distributed.TCPStore(
-        host, 0, world_size, is_master=True
-    ) if is_main else None  # fmt: skip
+    store = None
+    if is_main:  # not waiting for the others: they learn the port below
+        store = torch.distributed.TCPStore(
+            host, 0, world_size, is_master=True, wait_for_workers=False
+        )
     port = [store.port if is_main else None]
     torch.distributed.broadcast_object_list(port, src=0)
     if not is_main:
@@ -88,5 +99,11 @@ def to_plain_net(net, plain):
     if isinstance(history, DistributedHistory):
         history = History(history.history)  # synced; without the store
     plain.history_ = history
-    plain.callbacks_ = net.callbacks_
+    # the callbacks keep their state (early stopping's best epoch, ...), except the
+    # printer, whose sink is the Accelerator's print
+    own = dict(plain.callbacks_)
+    plain.callbacks_ = [
+        (name, own[name] if name == "print_log" else callback)
+        for name, callback in net.callbacks_
+    ]
     return plain

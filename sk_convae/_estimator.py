@@ -545,6 +545,10 @@ class ConvAutoEncoderTransformer(
                 "accelerator": accelerator,
                 "history": distributed_history(accelerator),
                 "device": None,  # placed by the accelerator
+                # skorch prints through a sink other than print whatever verbose is
+                "callbacks__print_log__sink": (
+                    accelerator.print if self.verbose else _silent
+                ),
                 **{
                     f"{it}__{k}": v
                     for it in ("iterator_train", "iterator_valid")
