@@ -244,11 +244,11 @@ class RowSource(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         """Row ``index`` (or a slice of rows) as a float32 tensor on the net's scale."""
-        rows = np.arange(len(self))[index]
-        single = np.ndim(rows) == 0
-        raw = self.read(np.atleast_1d(rows))
-        out = self.to_net(raw)
-        return out[0] if single else out
+        if isinstance(index, slice):
+            return self.to_net(self.read(np.arange(*index.indices(len(self)))))
+        index = int(index)
+        index = index + len(self) if index < 0 else index
+        return self.to_net(self.read(np.array([index])))[0]
 
     def subset(self, index):
         """The rows at sorted ``index`` (positions within this source)."""
@@ -294,20 +294,20 @@ def epoch_plan(n_rows, batch_size, world_size=1):
 
 
 def holdout_rows(n_samples, fraction, seed):
-    """Positions held out for validation: about ``fraction`` of ``n_samples`` rows.
+    """Positions held out for validation: ``ceil(fraction * n_samples)`` rows.
 
-    ``ceil(fraction * n_samples)`` rows in up to 64 contiguous runs at random places,
-    so that reading them from a disk or a chunked store is a few long reads. Returns
-    ``(train, valid)``, two sorted arrays of positions.
+    They are up to 64 contiguous runs at random places, so that reading them from a
+    disk or a chunked store is a few long reads. Returns ``(train, valid)``, two
+    sorted arrays of positions.
     """
     n_valid = math.ceil(fraction * n_samples)
-    run = max(1, math.ceil(n_valid / 64))
-    n_runs = math.ceil(n_samples / run)
+    run = math.ceil(n_valid / 64)
+    if math.ceil(n_valid / run) > n_samples // run:  # too few whole runs: rows
+        run = 1
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(n_runs, size=math.ceil(n_valid / run), replace=False))
-    starts = chosen * run
-    valid = np.concatenate([np.arange(s, min(s + run, n_samples)) for s in starts])
-    valid = valid[:n_valid] if len(valid) > n_valid else valid
+    # whole runs only, so that the runs chosen hold at least n_valid rows
+    chosen = np.sort(rng.choice(n_samples // run, math.ceil(n_valid / run), False))
+    valid = (chosen[:, None] * run + np.arange(run)).ravel()[:n_valid]
     mask = np.ones(n_samples, dtype=bool)
     mask[valid] = False
     return np.flatnonzero(mask), valid
@@ -391,15 +391,15 @@ class BatchLoader:
     def _raw_batches(self, rng):
         """Raw batches (X's dtype): the shuffling and buffering described above.
 
-        The rows of each batch are taken in increasing order (faster on any
-        storage), so that a batch does not depend on where ``X`` is stored: an
-        in-memory array and a memory map of it give the same batches.
+        The rows of each batch are taken in increasing order of their place in the
+        buffer (for an in-memory array, of their row number), so that a batch does
+        not depend on where ``X`` is stored: an in-memory array and a memory map of
+        it that fits one buffer give the same batches.
         """
         source, size = self.dataset, self.batch_size
         n = len(source)
         if not self.shuffle:
-            for start in range(0, n - size + 1 if self.drop_last else n, size):
-                yield source.read(np.arange(start, min(start + size, n)))
+            yield from self._ordered_batches()
             return
         if source.in_memory:  # one buffer: X itself
             rows = rng.permutation(n)
@@ -424,6 +424,19 @@ class BatchLoader:
             )
             carry = buffer[rows[n_full:]]
             buffer = None  # let it go before the next one is read
+
+    def _ordered_batches(self):
+        """Raw batches in row order; a lazy source is read a whole block at a time,
+        so that a chunked store decompresses each chunk once."""
+        source, size = self.dataset, self.batch_size
+        n = len(source)
+        stop = n - n % size if self.drop_last else n
+        step = size if source.in_memory else max(size, source.block_rows())
+        step = step // size * size  # whole batches in every read
+        for first in range(0, stop, step):
+            block = source.read(np.arange(first, min(first + step, stop)))
+            for start in range(0, len(block), size):
+                yield block[start : start + size]
 
 
 def _batches_of(rows, size, drop_last, take):

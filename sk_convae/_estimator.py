@@ -320,12 +320,12 @@ class ConvAutoEncoderTransformer(
         seed = _seed_from(self.random_state)
         accelerator = make_accelerator(config["device"]) if self.distributed else None
         net = self._build_net(
-            config, len(X), seed, one_cycle=True, accelerator=accelerator
+            config, X.shape[0], seed, one_cycle=True, accelerator=accelerator
         )
         source = RowSource(X, config["offset"], config["scale"])
         self._train(net, source, seed, epochs=self.max_epochs)
         if accelerator is not None:
-            plain = self._build_net(config, len(X), seed, one_cycle=True)
+            plain = self._build_net(config, X.shape[0], seed, one_cycle=True)
             net = to_plain_net(net, plain)
             config["device"] = str(accelerator.device)
         self._set_fitted(net, config, seed)
@@ -371,7 +371,7 @@ class ConvAutoEncoderTransformer(
             )
         first_call = not hasattr(self, "net_")
         X = self._check_X(X, reset=first_call, min_samples=1)
-        if self.architecture == "dense" and len(X) < 2:
+        if self.architecture == "dense" and X.shape[0] < 2:
             raise ValueError(
                 "partial_fit needs at least 2 rows per call for "
                 "architecture='dense': its BatchNorm layers need 2 rows per batch."
@@ -379,7 +379,7 @@ class ConvAutoEncoderTransformer(
         if first_call:
             config = self._configure(X)
             seed = _seed_from(self.random_state)
-            net = self._build_net(config, len(X), seed, one_cycle=False)
+            net = self._build_net(config, X.shape[0], seed, one_cycle=False)
             source = RowSource(X, config["offset"], config["scale"])
             self._train(net, source, seed, epochs=1)
             self._set_fitted(net, config, seed)
