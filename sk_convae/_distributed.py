@@ -14,8 +14,10 @@ What skorch documents as pitfalls, and how they are met here:
 - Each process sees only its own batches: a ``DistributedHistory`` on a
   ``TCPStore`` gathers every process's batch losses, so that the epoch losses, and
   early stopping's decisions, are the same in every process.
-- BatchNorm's running statistics are updated from each process's own rows: at the
-  end of training every process takes rank 0's, so that the models are identical.
+- BatchNorm's running statistics are updated from each process's own rows: after
+  training every process takes rank 0's, so that the models are identical.
+- Early stopping saves the best weights of the DDP-wrapped module: the net stays
+  wrapped until they are loaded back (``unwrap_after_train=False``).
 - The net holds its Accelerator and the history its store, neither of which
   pickles: after training, the fitted weights, optimizer state, history and
   callbacks move to a plain skorch ``NeuralNet``, which pickles and loads anywhere.
@@ -54,12 +56,6 @@ class AcceleratedNet(AccelerateMixin, NeuralNet):
         finally:
             self._criteria = criteria
 
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            for buffer in self.module_.buffers():  # BatchNorm running statistics
-                torch.distributed.broadcast(buffer, src=0)
-        super().on_train_end(net, X=X, y=y, **kwargs)
-
 
 def distributed_history(accelerator):
     """A ``DistributedHistory`` shared by all processes (a plain one in one process).
@@ -93,7 +89,14 @@ def to_plain_net(net, plain):
     initialised here. Returns ``plain``.
     """
     plain.initialize()
-    plain.module_.load_state_dict(net.module_.state_dict())
+    # still wrapped (unwrap_after_train=False), so that early stopping's best
+    # weights, saved from the wrapped module, loaded back into it
+    plain.module_.load_state_dict(
+        net.accelerator.unwrap_model(net.module_).state_dict()
+    )
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        for buffer in plain.module_.buffers():  # BatchNorm running statistics
+            torch.distributed.broadcast(buffer, src=0)
     plain.optimizer_.load_state_dict(net.optimizer_.state_dict())
     history = net.history
     if isinstance(history, DistributedHistory):

@@ -543,6 +543,7 @@ class ConvAutoEncoderTransformer(
             net_class = AcceleratedNet
             distributed = {
                 "accelerator": accelerator,
+                "unwrap_after_train": False,  # see sk_convae._distributed
                 "history": distributed_history(accelerator),
                 "device": None,  # placed by the accelerator
                 # skorch prints through a sink other than print whatever verbose is
