@@ -148,3 +148,21 @@ def test_clustering_accuracy_matches_labels_up_to_renaming(bench):
     assert bench.clustering_accuracy(y, np.array([1, 1, 0, 0, 0, 2])) == pytest.approx(
         5 / 6
     )
+
+
+def test_scale_benchmark_writes_tables_json_and_figure(tiny_mnist, tmp_path):
+    script = SCRIPT.parent / "bench_scale.py"
+    out = tmp_path / "scale"
+    command = [sys.executable, str(script), "--rows", "600", "--data-home"]
+    command += [str(tiny_mnist), "--work-dir", str(tmp_path / "work"), "--out"]
+    command += [str(out), "--torch-threads", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    runs = {run["storage"]: run for run in results["runs"]}
+    assert set(runs) == {"memory", "memmap", "zarr", "dask"}
+    for run in runs.values():
+        assert run["rows"] == 600 and run["fit_rows_per_s"] > 0
+        assert run["transform_output_mb"] > 0
+    assert "| 600 | memmap |" in (out / "results.md").read_text()
+    assert (out / "scale.png").stat().st_size > 10_000
