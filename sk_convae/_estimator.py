@@ -342,9 +342,9 @@ class ConvAutoEncoderTransformer(
         current ``lr`` throughout each call, with no schedule: lower it between calls
         with ``set_params(lr=...)`` to anneal (a last pass at a tenth of the rate
         helps: on 20,000 MNIST digits in chunks of 5,000, three passes at 3e-3 and
-        one at 3e-4 reach half of PCA's error at 16 components). After ``fit``, ``partial_fit``
-        continues from the fitted weights. ``early_stopping`` and ``max_epochs`` are
-        not used here: ``n_iter_`` counts the calls.
+        one at 3e-4 reach half of PCA's error at 16 components). After ``fit``,
+        ``partial_fit`` continues from the fitted weights. ``early_stopping`` and
+        ``max_epochs`` are not used here: ``n_iter_`` counts the calls.
 
         The scaling is learned from the first call's rows unless the data says it:
         ``uint8`` is always 0..255, and ``data_range=(low, high)`` fixes it for any
