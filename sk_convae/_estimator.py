@@ -349,7 +349,7 @@ class ConvAutoEncoderTransformer(
         The scaling is learned from the first call's rows unless the data says it:
         ``uint8`` is always 0..255, and ``data_range=(low, high)`` fixes it for any
         other data. A later call whose values fall outside an intensity scale learned
-        from the first chunk is an error naming the row (so that binary
+        from the first chunk is an error naming its range of values (so that binary
         cross-entropy never sees targets above 1): pass ``data_range`` then.
 
         Parameters
