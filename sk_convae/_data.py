@@ -188,14 +188,18 @@ def _iter_blocks(X, positions):
 
 
 def _read_positions(X, positions):
-    """Rows at sorted ``positions``: one contiguous read of their span, then a take."""
+    """Rows at sorted ``positions``: one read per run of consecutive rows."""
     if isinstance(X, np.ndarray) and not isinstance(X, np.memmap):
         return take_rows(X, positions)
-    first, last = int(positions[0]), int(positions[-1]) + 1
-    span = read_rows(X, first, last)
-    if last - first == len(positions):
-        return span
-    return span[positions - first]
+    # never the gaps between runs: those can be most of the data (the training
+    # rows between two held-out runs)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(positions) != 1) + 1])
+    stops = np.append(starts[1:], len(positions))
+    runs = [
+        read_rows(X, int(positions[a]), int(positions[b - 1]) + 1)
+        for a, b in zip(starts, stops)
+    ]
+    return runs[0] if len(runs) == 1 else np.concatenate(runs)
 
 
 # ----------------------------------------------------------------------------------

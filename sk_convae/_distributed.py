@@ -44,6 +44,16 @@ def make_accelerator(device):
     return Accelerator(cpu=cpu)
 
 
+def shared_seed(seed):
+    """Rank 0's ``seed`` in every process (one process: ``seed``), so that all hold
+    out the same rows and shuffle alike even with ``random_state=None``."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return seed
+    shared = [seed]
+    torch.distributed.broadcast_object_list(shared, src=0)
+    return shared[0]
+
+
 class AcceleratedNet(AccelerateMixin, NeuralNet):
     """A skorch ``NeuralNet`` trained through an ``accelerate.Accelerator``."""
 

@@ -1,5 +1,6 @@
 """ConvAutoEncoderTransformer: a convolutional autoencoder as a sklearn transformer."""
 
+import contextlib
 import copy
 import math
 from numbers import Integral, Real
@@ -35,6 +36,7 @@ from sk_convae._distributed import (
     AcceleratedNet,
     distributed_history,
     make_accelerator,
+    shared_seed,
     to_plain_net,
 )
 from sk_convae._network import (
@@ -315,20 +317,26 @@ class ConvAutoEncoderTransformer(
         self : object
             The fitted transformer.
         """
-        X = self._check_X(X, reset=True, min_samples=2)
-        config = self._configure(X)
-        seed = _seed_from(self.random_state)
-        accelerator = make_accelerator(config["device"]) if self.distributed else None
-        net = self._build_net(
-            config, X.shape[0], seed, one_cycle=True, accelerator=accelerator
-        )
-        source = RowSource(X, config["offset"], config["scale"])
-        self._train(net, source, seed, epochs=self.max_epochs)
-        if accelerator is not None:
-            plain = self._build_net(config, X.shape[0], seed, one_cycle=True)
-            net = to_plain_net(net, plain)
-            config["device"] = str(accelerator.device)
-        self._set_fitted(net, config, seed)
+        with _unchanged_on_error(self):
+            X = self._check_X(X, reset=True, min_samples=2)
+            config = self._configure(X)
+            seed = _seed_from(self.random_state)
+            accelerator = None
+            if self.distributed:
+                accelerator = make_accelerator(config["device"])
+                seed = shared_seed(seed)  # random_state=None: rank 0's draw
+            net = self._build_net(
+                config, X.shape[0], seed, one_cycle=True, accelerator=accelerator
+            )
+            source = RowSource(X, config["offset"], config["scale"])
+            self._train(net, source, seed, epochs=self.max_epochs)
+            if accelerator is not None:
+                config["device"] = str(accelerator.device)  # this process's device
+                # its own callbacks, so that initialising it leaves the trained ones be
+                own = {**config, "callbacks": copy.deepcopy(config["callbacks"])}
+                plain = self._build_net(own, X.shape[0], seed, one_cycle=True)
+                net = to_plain_net(net, plain)
+            self._set_fitted(net, config, seed)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -372,21 +380,22 @@ class ConvAutoEncoderTransformer(
                 "process its own chunks and one model, or use fit on the whole data."
             )
         first_call = not hasattr(self, "net_")
-        X = self._check_X(X, reset=first_call, min_samples=1)
-        if self.architecture == "dense" and X.shape[0] < 2:
-            raise ValueError(
-                "partial_fit needs at least 2 rows per call for "
-                "architecture='dense': its BatchNorm layers need 2 rows per batch."
-            )
-        if first_call:
-            config = self._configure(X)
-            seed = _seed_from(self.random_state)
-            net = self._build_net(config, X.shape[0], seed, one_cycle=False)
-            source = RowSource(X, config["offset"], config["scale"])
-            self._train(net, source, seed, epochs=1)
-            self._set_fitted(net, config, seed)
-            return self
-        self._check_scale(X)
+        with _unchanged_on_error(self):
+            X = self._check_X(X, reset=first_call, min_samples=1)
+            if self.architecture == "dense" and X.shape[0] < 2:
+                raise ValueError(
+                    "partial_fit needs at least 2 rows per call for "
+                    "architecture='dense': its BatchNorm layers need 2 rows per batch."
+                )
+            if first_call:
+                config = self._configure(X)
+                seed = _seed_from(self.random_state)
+                net = self._build_net(config, X.shape[0], seed, one_cycle=False)
+                source = RowSource(X, config["offset"], config["scale"])
+                self._train(net, source, seed, epochs=1)
+                self._set_fitted(net, config, seed)
+                return self
+            self._check_scale(X)
         net = self.net_
         _continue_without_schedule(net)
         for group in net.optimizer_.param_groups:
@@ -455,12 +464,13 @@ class ConvAutoEncoderTransformer(
         self.data_scale_ = config["scale"]
 
     def _check_scale(self, X):
-        """A later partial_fit chunk must fit the intensity scale of the first."""
-        if self.loss_ != "bce":
+        """A later partial_fit chunk: finite, and within the intensity scale of the
+        first (uint8 within a 0..255 scale needs no pass)."""
+        low, high = self.data_offset_, self.data_offset_ + self.data_scale_
+        if X.dtype == np.uint8 and low <= 0.0 and high >= 255.0:
             return
-        stats = _scan_unless_uint8(X, self.data_range)
-        if stats is not None:
-            low, high = self.data_offset_, self.data_offset_ + self.data_scale_
+        stats = scan(X)
+        if self.loss_ == "bce":
             _check_within(stats, low, high, "the scale learned by the first call")
 
     def _train(self, net, source, seed, *, epochs):
@@ -494,6 +504,13 @@ class ConvAutoEncoderTransformer(
         their own shard of the rows.
         """
         world_size = 1 if accelerator is None else accelerator.num_processes
+        if world_size > 1 and min(n_samples, self.batch_size) < 2 * world_size:
+            raise ValueError(
+                f"a fit in {world_size} processes trains each process on "
+                "batch_size / processes rows of its share of X, which must be at "
+                f"least 2: batch_size and the number of rows must be at least "
+                f"{2 * world_size} (got {self.batch_size} and {n_samples})."
+            )
         n = n_samples  # rows trained on in each epoch
         train_split = None
         monitors = []
@@ -607,9 +624,9 @@ class ConvAutoEncoderTransformer(
             ``X`` is a Dask array.
         """
         check_is_fitted(self)
+        X = self._check_X(X, reset=False, min_samples=1)
         if is_dask(X):
             return self._map_dask(X, self.transform, self.n_components_)
-        X = self._check_X(X, reset=False, min_samples=1)
         return self._encode(X)
 
     def inverse_transform(self, X):
@@ -856,6 +873,20 @@ def _drop_training_state(net):
             callback.lr_scheduler_ = None
         elif name == "early_stopping":
             callback.best_model_weights_ = None
+
+
+@contextlib.contextmanager
+def _unchanged_on_error(estimator):
+    """Put back the estimator's attributes when the block raises, so that a fit that
+    fails (bad input, an error in training) leaves no half-set fitted state: the
+    previous fit, or none, stays as it was."""
+    state = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(state)
+        raise
 
 
 def _continue_without_schedule(net):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 import sk_convae._data as data
@@ -288,3 +289,64 @@ def test_partial_fit_over_memmap_chunks_of_mnist_beats_pca(tmp_path):
     ae_mse = -ae.score(X_test) / 255.0**2
     assert ae.n_iter_ == 16
     assert ae_mse < 0.7 * pca_mse, (ae_mse, pca_mse)  # measured: 0.0140 vs 0.0275
+
+
+# ----------------------------------------------------------------------------------
+# Errors leave the estimator as it was
+
+
+def test_a_bad_later_chunk_is_refused_before_training(digits, digits_uint8):
+    X = digits[0] - 8  # standardised-like data: squared error, no intensity scale
+    ae = ConvAutoEncoderTransformer(n_components=4, **FAST).partial_fit(X)
+    weights = [p.detach().clone() for p in ae.net_.module_.parameters()]
+    bad = X[:50].copy()
+    bad[30, 5] = np.nan
+    with pytest.raises(ValueError, match="contains NaN in row 30"):
+        ae.partial_fit(bad)
+    unit = ConvAutoEncoderTransformer(n_components=4, **FAST)
+    unit.partial_fit(digits[0][:50] / 16)  # [0, 1]: BCE on intensities
+    with pytest.raises(ValueError, match="outside the scale learned"):
+        unit.partial_fit(digits_uint8[:50])  # 0..255 after a [0, 1] first chunk
+    assert ae.n_iter_ == 1
+    for before, after in zip(weights, ae.net_.module_.parameters()):
+        assert torch.equal(before, after)
+
+
+def test_a_failed_fit_keeps_the_previous_fit(digits_uint8):
+    from sklearn.exceptions import NotFittedError
+
+    ae = ConvAutoEncoderTransformer(n_components=4, **FAST).fit(digits_uint8)
+    codes = ae.transform(digits_uint8)
+    with pytest.raises(ValueError, match="contains NaN"):
+        ae.set_params(image_shape=None).fit(np.full((10, 100), np.nan))
+    assert ae.n_features_in_ == 64
+    assert_array_equal(ae.set_params(image_shape=(8, 8)).transform(digits_uint8), codes)
+    fresh = ConvAutoEncoderTransformer(**FAST)
+    with pytest.raises(ValueError):
+        fresh.fit(digits_uint8[:, :63])  # image_shape (8, 8) needs 64 features
+    with pytest.raises(NotFittedError):
+        fresh.transform(digits_uint8)
+
+
+def test_held_out_rows_are_read_run_by_run(digits_uint8, small_blocks):
+    X = LazyRows(digits_uint8)
+    ConvAutoEncoderTransformer(
+        n_components=4, early_stopping=True, **{**FAST, "max_epochs": 2}
+    ).fit(X)
+    assert max(X.reads) <= 64  # never the training rows between two held-out runs
+
+
+def test_transform_checks_a_dask_array_when_called(digits_uint8):
+    da = pytest.importorskip("dask.array")
+    ae = ConvAutoEncoderTransformer(n_components=4, **FAST).fit(digits_uint8)
+    with pytest.raises(ValueError, match="X has 63 features"):
+        ae.transform(da.zeros((10, 63), chunks=5))
+
+
+def test_too_few_rows_for_the_processes_is_an_error_before_training(digits_uint8):
+    class FourProcesses:
+        num_processes = 4
+
+    ae = ConvAutoEncoderTransformer(n_components=4, **{**FAST, "batch_size": 6})
+    with pytest.raises(ValueError, match="must be at least 8"):
+        ae._build_net({}, 1797, 0, one_cycle=True, accelerator=FourProcesses())
