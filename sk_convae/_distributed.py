@@ -44,6 +44,13 @@ def make_accelerator(device):
     return Accelerator(cpu=cpu)
 
 
+def process_device(accelerator):
+    """This process's device as the estimator names it: ``'cpu'`` or ``'cuda:N'``
+    (torch cannot unpickle tensors saved on a device called ``'cpu:0'``)."""
+    device = torch.device(accelerator.device)
+    return "cpu" if device.type == "cpu" else str(device)
+
+
 def shared_seed(seed):
     """Rank 0's ``seed`` in every process (one process: ``seed``), so that all hold
     out the same rows and shuffle alike even with ``random_state=None``."""

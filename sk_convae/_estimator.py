@@ -36,6 +36,7 @@ from sk_convae._distributed import (
     AcceleratedNet,
     distributed_history,
     make_accelerator,
+    process_device,
     shared_seed,
     to_plain_net,
 )
@@ -331,7 +332,7 @@ class ConvAutoEncoderTransformer(
             source = RowSource(X, config["offset"], config["scale"])
             self._train(net, source, seed, epochs=self.max_epochs)
             if accelerator is not None:
-                config["device"] = str(accelerator.device)  # this process's device
+                config["device"] = process_device(accelerator)
                 # its own callbacks, so that initialising it leaves the trained ones be
                 own = {**config, "callbacks": copy.deepcopy(config["callbacks"])}
                 plain = self._build_net(own, X.shape[0], seed, one_cycle=True)
