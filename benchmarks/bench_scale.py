@@ -527,14 +527,9 @@ def _short(n):
 
 
 def environment():
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in f if "model name" in line
-            )
-    except (OSError, StopIteration):
-        pass
+    from sk_convae._benchmark import cpu_model
+
+    cpu = cpu_model()
     try:
         with open("/proc/meminfo") as f:
             mem_total_mb = int(f.readline().split()[1]) / 1024

@@ -321,15 +321,19 @@ def markdown_table(rows):
     return "\n".join(lines) + "\n"
 
 
-def environment():
-    cpu = platform.processor()
+def cpu_model():
+    """The CPU's model name (Linux's /proc/cpuinfo), else what platform says."""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(
+            return next(
                 line.split(":", 1)[1].strip() for line in f if "model name" in line
             )
     except (OSError, StopIteration):
-        pass
+        return platform.processor()
+
+
+def environment():
+    cpu = cpu_model()
     return {
         "machine": {
             "platform": platform.platform(),

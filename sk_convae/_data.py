@@ -102,11 +102,6 @@ def read_rows(X, start, stop):
     return np.asarray(block)
 
 
-def take_rows(X, positions):
-    """Rows at sorted ``positions`` of ``X`` (an in-memory array) as a new ndarray."""
-    return np.asarray(X[positions])
-
-
 def storage_chunk_rows(X):
     """Rows per storage chunk of ``X`` (HDF5, zarr, Dask), or 1 for flat storage."""
     chunks = getattr(X, "chunks", None)
@@ -190,7 +185,7 @@ def _iter_blocks(X, positions):
 def _read_positions(X, positions):
     """Rows at sorted ``positions``: one read per run of consecutive rows."""
     if isinstance(X, np.ndarray) and not isinstance(X, np.memmap):
-        return take_rows(X, positions)
+        return X[positions]  # a new array: NumPy's fancy indexing copies
     # never the gaps between runs: those can be most of the data (the training
     # rows between two held-out runs)
     starts = np.concatenate([[0], np.flatnonzero(np.diff(positions) != 1) + 1])
