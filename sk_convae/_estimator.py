@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -46,6 +47,7 @@ from sk_convae._network import (
     conv_code_shape,
 )
 from sk_convae._scaling import INTENSITY, fit_scaling, unscale_rows
+from sk_convae.exceptions import InconsistentVersionWarning
 
 
 class ConvAutoEncoderTransformer(
@@ -463,6 +465,8 @@ class ConvAutoEncoderTransformer(
         self.device_ = config["device"]
         self.data_offset_ = config["offset"]
         self.data_scale_ = config["scale"]
+        # what rebuilds the network when loading a file written by save()
+        self._net_config = {k: v for k, v in config.items() if k != "callbacks"}
 
     def _check_scale(self, X):
         """A later partial_fit chunk: finite, and within the intensity scale of the
@@ -754,6 +758,128 @@ class ConvAutoEncoderTransformer(
                 out[start : start + len(result)] = result
                 start += len(result)
         return out
+
+    # ------------------------------------------------------------------------------
+    # persistence and export
+
+    def save(self, path):
+        """Write the fitted transformer to one file, without pickle.
+
+        The network's weights and buffers are stored as safetensors (CPU copies,
+        so that a model fitted on a GPU loads without one); the parameters, the
+        fitted attributes and ``history_`` as JSON in the file's metadata, with a
+        format version, the library versions and a checksum. Loading it runs
+        nothing from the file, unlike ``joblib.load``. ``callbacks`` and a
+        ``random_state`` that is not an int are objects, not settings: they are
+        not stored (the loaded model has None), with a warning. The optimizer's
+        state is not stored either: ``partial_fit`` after ``load`` starts AdamW
+        afresh.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write, conventionally ``*.safetensors``; an existing file is
+            replaced (only once the new one is complete).
+
+        See Also
+        --------
+        load : Read the file back.
+        """
+        from sk_convae._persist import save
+
+        save(self, path)
+
+    @classmethod
+    def load(cls, path, *, device=None):
+        """Read a transformer written by :meth:`save`; nothing in the file is run.
+
+        The network is rebuilt from the stored parameters and its tensors loaded
+        strictly (every name, shape and dtype must match): the loaded model gives
+        bit-identical ``transform`` and ``inverse_transform`` on the same device.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        device : str or torch.device, default=None
+            Where the loaded network runs: ``'cpu'``, ``'cuda'``, ... None uses the
+            device it was fitted on when this machine has it, else the CPU (with a
+            warning).
+
+        Returns
+        -------
+        estimator : ConvAutoEncoderTransformer
+            The fitted transformer.
+
+        Raises
+        ------
+        sk_convae.exceptions.ModelFileError
+            A ``ValueError`` naming what is wrong: the file is damaged or
+            truncated, was edited after saving (checksum), is not a sk-convae
+            model, or was written in a newer format version.
+        """
+        from sk_convae._persist import load
+
+        return load(cls, path, device=device)
+
+    def to_onnx(self, part="encoder", *, dtype="float32", target_opset=None):
+        """The encoder or the decoder as an ONNX model, input scaling included.
+
+        The encoder takes rows on the scale seen in ``fit`` (the map to the
+        network's scale is part of the graph) and returns what ``transform``
+        returns; the decoder takes codes and returns what ``inverse_transform``
+        returns (sigmoid and scale included). The batch axis is dynamic; weights
+        are float32, in eval mode. Needs ``pip install 'sk-convae[onnx]'``. For a
+        whole :class:`~sklearn.pipeline.Pipeline`, call
+        :func:`sk_convae.register_onnx_converter` and then ``skl2onnx.to_onnx``.
+
+        Parameters
+        ----------
+        part : {'encoder', 'decoder'}, default='encoder'
+            Which half of the autoencoder.
+
+        dtype : str or numpy dtype, default='float32'
+            Element type of the model's input: for the encoder, that of the rows
+            (``'uint8'``, ``'uint16'``, ``'float32'``, ``'float64'``, ...); for the
+            decoder, that of the codes (``'float32'`` or ``'float64'``).
+
+        target_opset : int, default=None
+            ONNX opset of the default domain, at least 18 (the lowest torch's
+            exporter writes); None is 18, which ONNX Runtime reads since 1.14.
+
+        Returns
+        -------
+        model : onnx.ModelProto
+            Input ``'X'`` of shape ``(N, n_features_in_)`` and output ``'codes'``
+            of shape ``(N, n_components_)`` for the encoder; input ``'codes'`` and
+            output ``'X'`` for the decoder; outputs are float32. Save it with
+            ``onnx.save(model, path)``.
+        """
+        from sk_convae._onnx import to_onnx
+
+        return to_onnx(self, part, dtype=dtype, target_opset=target_opset)
+
+    def __getstate__(self):
+        from sk_convae import __version__
+
+        return {**super().__getstate__(), "_sk_convae_version": __version__}
+
+    def __setstate__(self, state):
+        from sk_convae import __version__
+
+        state = dict(state)
+        original = state.pop("_sk_convae_version", "unknown")
+        if original != __version__:
+            warnings.warn(
+                InconsistentVersionWarning(
+                    estimator_name=type(self).__name__,
+                    current_version=__version__,
+                    original_version=original,
+                ),
+                stacklevel=2,
+            )
+        super().__setstate__(state)
 
     # ------------------------------------------------------------------------------
     # sklearn plumbing
