@@ -29,6 +29,8 @@ import threading
 import numpy as np
 import torch
 
+from sk_convae._scaling import MAX_MAGNITUDE
+
 # A contiguous read is about this many bytes: large enough for a disk or a chunked
 # store to stream, small enough to shuffle at a fine grain.
 BLOCK_BYTES = 2**20
@@ -140,7 +142,8 @@ def scan(X, positions=None):
     """Statistics of the rows of ``X`` (all, or the sorted ``positions``), in float64.
 
     Reads ``X`` block by block, so it holds one block in float64 at a time. Raises
-    ``ValueError`` naming the first row that holds NaN or infinity.
+    ``ValueError`` naming the first row that holds NaN or infinity, or a value
+    beyond ``MAX_MAGNITUDE`` (see ``sk_convae._scaling``).
     """
     n_total = 0
     mean = 0.0
@@ -155,6 +158,16 @@ def scan(X, positions=None):
                 f"Input X contains {what} in row {first_row(bad)}, the first row "
                 "that is not finite; drop or impute such rows first."
             )
+        block_low, block_high = float(block.min()), float(block.max())
+        if max(-block_low, block_high) > MAX_MAGNITUDE:
+            bad = int(np.flatnonzero((np.abs(block) > MAX_MAGNITUDE).any(axis=1))[0])
+            raise ValueError(
+                f"Input X has a value of magnitude {np.abs(block[bad]).max():.3g} "
+                f"in row {first_row(bad)}; values beyond {MAX_MAGNITUDE:.0e} are "
+                "not supported, as codes and reconstructions are float32 (at most "
+                "3.4e38). Divide X by a constant first: the scaling learned in fit "
+                "gives the same model for any positive factor."
+            )
         n = block.size
         block_mean = float(block.mean())
         block_m2 = float(((block - block_mean) ** 2).sum())
@@ -163,8 +176,8 @@ def scan(X, positions=None):
         mean += delta * n / total
         m2 += block_m2 + delta * delta * n_total * n / total
         n_total = total
-        low = min(low, float(block.min()))
-        high = max(high, float(block.max()))
+        low = min(low, block_low)
+        high = max(high, block_high)
     std = math.sqrt(m2 / n_total) if n_total else 0.0
     return Stats(low, high, mean, std)
 
@@ -208,7 +221,9 @@ def scale_rows(raw, offset, scale):
     divided by 255 give bit-identical network inputs.
     """
     rows = (np.asarray(raw, dtype=np.float64) - offset) / scale
-    return rows.astype(np.float32)
+    # beyond float32's range is inf, which RowSource.to_net reports as an error
+    with np.errstate(over="ignore"):
+        return rows.astype(np.float32)
 
 
 class RowSource(torch.utils.data.Dataset):
@@ -267,7 +282,13 @@ class RowSource(torch.utils.data.Dataset):
         """Raw rows to a float32 tensor on the network's scale."""
         rows = scale_rows(raw, self.offset, self.scale)
         if self.check_finite and not np.isfinite(rows).all():
-            raise ValueError("Input X contains NaN or infinity.")
+            if not np.isfinite(np.asarray(raw, dtype=np.float64)).all():
+                raise ValueError("Input X contains NaN or infinity.")
+            raise ValueError(
+                "Input X has values too large for this model: (X - "
+                f"{self.offset:.6g}) / {self.scale:.6g}, the scale learned in fit, "
+                "is beyond float32's range (3.4e38)."
+            )
         return torch.from_numpy(rows)
 
     def block_rows(self):
@@ -312,6 +333,20 @@ def holdout_rows(n_samples, fraction, seed):
     return np.flatnonzero(mask), valid
 
 
+def sample_rows(source, n_rows, seed):
+    """At most ``n_rows`` rows of ``source`` on the network's scale, float32 tensor.
+
+    All of them when the source is that small; otherwise a sample read as up to 64
+    contiguous runs at random places (``holdout_rows``), a few long reads on disk.
+    """
+    n = len(source)
+    if n <= n_rows:
+        step = source.block_rows()
+        return torch.cat([source[start : start + step] for start in range(0, n, step)])
+    _, sample = holdout_rows(n, n_rows / n, seed)
+    return source.to_net(source.read(sample))
+
+
 # ----------------------------------------------------------------------------------
 # Batches
 
@@ -339,6 +374,10 @@ class BatchLoader:
         Leave out the last batch of an epoch when it is not full.
     seed : int, default=0
         Seeds the shuffling; epoch ``k`` of this loader uses ``(seed, k)``.
+    start_epoch : int, default=0
+        The number ``k`` of the first epoch this loader draws: a fit resumed from
+        a checkpoint after ``k`` epochs shuffles its epochs as the uninterrupted
+        fit would have.
     device : str or torch.device, default='cpu'
         Where the batches go; on CUDA they are pinned and copied without blocking.
     rank, world_size : int, default=0 and 1
@@ -350,7 +389,7 @@ class BatchLoader:
 
     def __init__(
         self, dataset, *, batch_size, shuffle=False, drop_last=False, seed=0,
-        device="cpu", rank=0, world_size=1,
+        start_epoch=0, device="cpu", rank=0, world_size=1,
     ):  # fmt: skip
         if world_size > 1:  # this process's contiguous shard of the rows
             per_rank = len(dataset) // world_size
@@ -363,7 +402,7 @@ class BatchLoader:
         self.device = torch.device(device)
         self.rank = rank
         self.world_size = world_size
-        self.epochs_started = 0
+        self.epochs_started = start_epoch
 
     def __len__(self):
         n = len(self.dataset)

@@ -30,9 +30,12 @@ from skorch import NeuralNet
 from skorch.hf import AccelerateMixin
 from skorch.history import DistributedHistory, History
 
+from sk_convae._interrupt import InterruptMixin
 
-def make_accelerator(device):
-    """An ``accelerate.Accelerator`` for the ``device`` parameter ('auto' or a type)."""
+
+def make_accelerator(device, precision="float32"):
+    """An ``accelerate.Accelerator`` for the ``device`` parameter ('auto' or a type)
+    and a concrete ``precision`` (``sk_convae._precision.PRECISIONS``)."""
     try:
         from accelerate import Accelerator
     except ImportError as exc:
@@ -41,7 +44,8 @@ def make_accelerator(device):
             "installed: pip install 'sk-convae[distributed]'"
         ) from exc
     cpu = str(device) == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    return Accelerator(cpu=cpu)
+    mixed_precision = {"float32": "no", "bfloat16": "bf16", "float16": "fp16"}
+    return Accelerator(cpu=cpu, mixed_precision=mixed_precision[precision])
 
 
 def process_device(accelerator):
@@ -61,8 +65,9 @@ def shared_seed(seed):
     return shared[0]
 
 
-class AcceleratedNet(AccelerateMixin, NeuralNet):
-    """A skorch ``NeuralNet`` trained through an ``accelerate.Accelerator``."""
+class AcceleratedNet(InterruptMixin, AccelerateMixin, NeuralNet):
+    """A skorch ``NeuralNet`` trained through an ``accelerate.Accelerator``;
+    ``KeyboardInterrupt`` during training reaches the caller, as without it."""
 
     def _initialize_accelerator(self):
         # The loss has no parameters, and DDP refuses to wrap a module without

@@ -2,7 +2,9 @@
 
 import contextlib
 import copy
+import functools
 import math
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -17,9 +19,12 @@ from sklearn.base import (
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.history import History
 
+from sk_convae._checkpoint import EpochCheckpoint
+from sk_convae._checkpoint import fingerprint as fit_fingerprint
+from sk_convae._checkpoint import restore as restore_checkpoint
 from sk_convae._data import (
     BatchLoader,
     HoldoutSplit,
@@ -30,6 +35,7 @@ from sk_convae._data import (
     is_dask,
     is_lazy,
     read_rows,
+    sample_rows,
     scan,
 )
 from sk_convae._device import resolve_device
@@ -42,10 +48,14 @@ from sk_convae._distributed import (
     to_plain_net,
 )
 from sk_convae._network import (
+    ClippedMSELoss,
     ConvCodeAutoEncoder,
     DenseConvAutoEncoder,
+    ResidualConvAutoEncoder,
     conv_code_shape,
+    principal_axes,
 )
+from sk_convae._precision import PRECISIONS, MixedPrecisionNet, resolve_precision
 from sk_convae._scaling import INTENSITY, fit_scaling, unscale_rows
 from sk_convae.exceptions import InconsistentVersionWarning
 
@@ -78,7 +88,14 @@ class ConvAutoEncoderTransformer(
         when ``n_features`` is a perfect square (784 -> 28x28), otherwise a
         ``1 x n_features`` strip.
 
-    architecture : {'dense', 'conv'}, default='dense'
+    architecture : {'residual', 'dense', 'conv'}, default='residual'
+        ``'residual'``: PCA plus a convolutional autoencoder. A linear path from
+        the centred image to the code and back starts as the principal axes of
+        the training data (computed from at most 10,000 of its rows), and the
+        convolutional encoder and decoder of ``'dense'`` are added to it with
+        their last layers at zero: training starts from PCA's solution, and the
+        convolutions learn what PCA misses. Trained with the squared error;
+        reconstructions of intensities are clipped to the data's range.
         ``'dense'``: stride-2 3x3 convolutions with BatchNorm and ReLU, then a
         linear layer to ``n_components``; the decoder mirrors it with transposed
         convolutions. ``'conv'``: the Keras tutorial's network, 3x3 'same'
@@ -95,8 +112,10 @@ class ConvAutoEncoderTransformer(
 
     loss : {'auto', 'bce', 'mse'}, default='auto'
         Reconstruction loss. ``'bce'`` is binary cross-entropy on a sigmoid output
-        and needs intensities (non-negative data); ``'mse'`` is the squared error.
-        ``'auto'`` picks ``'bce'`` for non-negative data and ``'mse'`` otherwise.
+        and needs intensities (non-negative data) and ``architecture='dense'`` or
+        ``'conv'``; ``'mse'`` is the squared error. ``'auto'`` picks ``'mse'``
+        for ``architecture='residual'``, and for the others ``'bce'`` for
+        non-negative data and ``'mse'`` otherwise.
 
     data_range : tuple of (float, float), default=None
         The values the data can take, ``(low, high)``, when the data seen by
@@ -111,14 +130,18 @@ class ConvAutoEncoderTransformer(
         training, while the clean inputs are the targets: a denoising autoencoder.
         Noisy intensities are clipped to [0, 1]. ``transform`` never adds noise.
 
-    max_epochs : int, default=15
-        Passes over the training data (the most, with early stopping). On the
-        60,000 MNIST images that is about 4 minutes on 2 CPU cores.
+    max_epochs : int or 'auto', default='auto'
+        Passes over the training data (the most, with early stopping).
+        ``'auto'`` trains about 3,000 optimizer steps, whatever the size of the
+        data: as many epochs as that takes, from 1 (above about 770,000 rows at
+        the default ``batch_size``) to 100 (small data). On the 60,000 MNIST
+        images that is 13 epochs, about 2 minutes on 2 CPU cores.
 
     batch_size : int, default=256
-        Rows per gradient step (at least 2 for ``architecture='dense'``, whose
-        BatchNorm needs two rows), and per batch in ``transform`` and
-        ``inverse_transform``, where it can be changed after ``fit``.
+        Rows per gradient step (at least 2 for ``architecture='residual'`` and
+        ``'dense'``, whose BatchNorm needs two rows). ``transform`` and
+        ``inverse_transform`` read larger batches (up to 4,096 rows or 16 MB of
+        float32 input, at least ``batch_size``); their results do not depend on it.
 
     lr : float, default=3e-3
         Peak learning rate of AdamW under a one-cycle schedule.
@@ -129,6 +152,15 @@ class ConvAutoEncoderTransformer(
     device : str or torch.device, default='auto'
         Where the network trains and runs: ``'auto'`` picks CUDA when available,
         then CPU; or ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ...
+
+    precision : {'auto', 'float32', 'bfloat16', 'float16'}, default='auto'
+        Arithmetic of training: ``'bfloat16'`` and ``'float16'`` run the
+        convolutions under autocast (weights, optimizer, loss and the PCA path of
+        ``architecture='residual'`` stay float32; ``'float16'`` adds a gradient
+        scaler). ``'auto'`` is ``'bfloat16'`` where the hardware computes in it
+        (CUDA devices with bfloat16, CPUs with AVX512-BF16 or AMX-BF16) and
+        ``'float32'`` elsewhere; ``precision_`` says which was used. Codes and
+        reconstructions are float32 and computed in float32 whatever was chosen.
 
     distributed : bool, default=False
         Train one model in several processes (CPUs or GPUs, one machine or many)
@@ -165,7 +197,41 @@ class ConvAutoEncoderTransformer(
 
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks, passed to the network as they are (copied first,
-        so that the objects passed in are never changed).
+        so that the objects passed in are never changed). A ``KeyboardInterrupt``
+        raised by one stops the fit as Ctrl-C does; only skorch's
+        ``EarlyStopping`` ends training normally that way.
+
+    warm_start : bool, default=False
+        When True and the transformer is fitted, ``fit`` continues from the fitted
+        weights, with the fitted scaling, image shape and loss, for ``max_epochs``
+        more epochs (as scikit-learn's ``MLPRegressor`` does), under a new
+        one-cycle schedule over those epochs (the warm-up from ``lr / 25`` to
+        ``lr`` and the annealing, as in a first fit), and with a new AdamW state,
+        as scikit-learn's MLP starts a new optimizer on a warm start (a lower
+        ``lr`` fine-tunes more gently). ``n_iter_`` and ``history_`` count every
+        epoch; ``n_epochs_`` those planned by the last ``fit``.
+        The data must have the fitted number of features, and ``image_shape``,
+        ``n_components``, ``architecture``, ``channels``, ``loss`` and
+        ``data_range`` must describe the fitted network: a ``ValueError`` naming
+        what differs is raised before any training. The other parameters (``lr``,
+        ``batch_size``, ``noise_factor``, ``early_stopping``, ``device``, ...)
+        may change. Without a fitted model, ``fit`` starts from scratch.
+
+    checkpoint_dir : str, path-like or None, default=None
+        A directory where ``fit`` writes ``checkpoint.pt`` after every epoch:
+        weights, optimizer, learning-rate schedule, early stopping, history and
+        random state, written atomically (a temporary file renamed over it), so
+        that a process killed at any moment leaves a complete checkpoint. ``fit``
+        called again with the same directory, data and parameters (other than
+        ``device``, ``verbose``, ``callbacks``) continues after the last complete
+        epoch and ends after the planned epochs, with the model the uninterrupted
+        fit would have given; a different fit is refused with a ``ValueError``
+        naming what differs. Once ``fit`` has succeeded the file is marked
+        finished and kept: a later ``fit`` loads the finished model without
+        training. Delete the file (or use another directory) to train afresh,
+        one directory per fit (each ``GridSearchCV`` candidate its own).
+        ``partial_fit`` writes no checkpoints; ``distributed=True`` supports none
+        yet. Stored as a string by :meth:`save`.
 
     Attributes
     ----------
@@ -180,6 +246,13 @@ class ConvAutoEncoderTransformer(
 
     device_ : str
         The device the network was trained on.
+
+    precision_ : {'float32', 'bfloat16', 'float16'}
+        The arithmetic training used (``precision`` made concrete).
+
+    n_epochs_ : int
+        The epochs the last ``fit`` planned (``max_epochs``, or what ``'auto'``
+        chose).
 
     data_offset_ : float
         Subtracted from the input before training, see ``data_scale_``.
@@ -196,7 +269,8 @@ class ConvAutoEncoderTransformer(
         slices a column.
 
     n_iter_ : int
-        Number of epochs run; each ``partial_fit`` call counts one.
+        Number of epochs run, over every ``fit`` that continued the model
+        (``warm_start``) and every ``partial_fit`` call (one epoch each).
 
     n_features_in_ : int
         Number of features seen during ``fit``.
@@ -228,16 +302,20 @@ class ConvAutoEncoderTransformer(
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [None, tuple, list],
-        "architecture": [StrOptions({"dense", "conv"})],
+        "architecture": [StrOptions({"residual", "dense", "conv"})],
         "channels": [tuple, list],
         "loss": [StrOptions({"auto", "bce", "mse"})],
         "data_range": [None, tuple, list],
         "noise_factor": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
+        "precision": [StrOptions({"auto", *PRECISIONS})],
         "distributed": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -246,6 +324,8 @@ class ConvAutoEncoderTransformer(
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [None, list],
+        "warm_start": ["boolean"],
+        "checkpoint_dir": [None, str, os.PathLike],
     }
 
     def __init__(
@@ -253,16 +333,17 @@ class ConvAutoEncoderTransformer(
         n_components=32,
         *,
         image_shape=None,
-        architecture="dense",
+        architecture="residual",
         channels=(32, 64, 128),
         loss="auto",
         data_range=None,
         noise_factor=0.0,
-        max_epochs=15,
+        max_epochs="auto",
         batch_size=256,
         lr=3e-3,
         weight_decay=1e-4,
         device="auto",
+        precision="auto",
         distributed=False,
         early_stopping=False,
         validation_fraction=0.1,
@@ -271,6 +352,8 @@ class ConvAutoEncoderTransformer(
         random_state=None,
         verbose=0,
         callbacks=None,
+        warm_start=False,
+        checkpoint_dir=None,
     ):
         self.n_components = n_components
         self.image_shape = image_shape
@@ -284,6 +367,7 @@ class ConvAutoEncoderTransformer(
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.precision = precision
         self.distributed = distributed
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -292,17 +376,26 @@ class ConvAutoEncoderTransformer(
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------------------
     # fit
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Train the autoencoder on ``X``, from scratch.
+        """Train the autoencoder on ``X``: from scratch, or from the fitted model
+        with ``warm_start=True``, or from the last checkpoint in ``checkpoint_dir``.
 
         ``X`` is read in batches as training needs them: a memory-mapped, HDF5,
         zarr or Dask array is never loaded whole, and no float copy of the data is
         made (see "Large datasets" in the README).
+
+        Ctrl-C (``KeyboardInterrupt``) stops training and reaches the caller, as
+        any error does; the transformer is then left as it was before the call
+        (unfitted, or with its previous fit intact), never half-trained. With
+        ``checkpoint_dir``, calling ``fit`` again resumes after the last complete
+        epoch.
 
         Parameters
         ----------
@@ -321,18 +414,50 @@ class ConvAutoEncoderTransformer(
             The fitted transformer.
         """
         with _unchanged_on_error(self):
-            X = self._check_X(X, reset=True, min_samples=2)
-            config = self._configure(X)
-            seed = _seed_from(self.random_state)
+            warm = self.warm_start and hasattr(self, "net_")
+            if self.distributed and (warm or self.checkpoint_dir is not None):
+                raise ValueError(
+                    "distributed=True supports neither warm_start=True nor "
+                    "checkpoint_dir yet: set them to False and None, or fit in one "
+                    "process."
+                )
+            X = self._check_X(X, reset=not warm, min_samples=2)
+            if warm:
+                config = self._warm_config(X)
+                seed = _call_seed(self._train_seed, self.n_iter_)
+            else:
+                config = self._configure(X)
+                seed = _seed_from(self.random_state)
             accelerator = None
             if self.distributed:
-                accelerator = make_accelerator(config["device"])
+                accelerator = make_accelerator(config["device"], config["precision"])
                 seed = shared_seed(seed)  # random_state=None: rank 0's draw
+            previous = self.net_ if warm else None
+            checkpoint, state = None, None
+            if self.checkpoint_dir is not None:
+                checkpoint, state = self._open_checkpoint(X, config, previous)
+                seed = checkpoint.seed = seed if state is None else state["seed"]
+                config["callbacks"].append(("epoch_checkpoint", checkpoint))
             net = self._build_net(
                 config, X.shape[0], seed, one_cycle=True, accelerator=accelerator
             )
             source = RowSource(X, config["offset"], config["scale"])
-            self._train(net, source, seed, epochs=self.max_epochs)
+            done, restore = 0, None
+            if state is not None:
+                done = net.max_epochs if state["finished"] else state["epochs_done"]
+                restore = functools.partial(restore_checkpoint, state=state)
+            elif warm:
+                restore = _continue_from(previous)
+            self._train(
+                net,
+                source,
+                seed,
+                epochs=net.max_epochs - done,
+                restore=restore,
+                start_epoch=done,
+            )
+            if checkpoint is not None and not (state and state["finished"]):
+                checkpoint.finish(net)
             if accelerator is not None:
                 config["device"] = process_device(accelerator)
                 # its own callbacks, so that initialising it leaves the trained ones be
@@ -354,8 +479,12 @@ class ConvAutoEncoderTransformer(
         with ``set_params(lr=...)`` to anneal (a last pass at a tenth of the rate
         helps: on 20,000 MNIST digits in chunks of 5,000, three passes at 3e-3 and
         one at 3e-4 reach half of PCA's error at 16 components). After ``fit``,
-        ``partial_fit`` continues from the fitted weights. ``early_stopping`` and
-        ``max_epochs`` are not used here: ``n_iter_`` counts the calls.
+        ``partial_fit`` continues from the fitted weights. ``early_stopping``,
+        ``max_epochs``, ``warm_start`` and ``checkpoint_dir`` are not used here:
+        ``n_iter_`` counts the calls. A call stopped by Ctrl-C
+        (``KeyboardInterrupt``, which reaches the caller) or by an error leaves the
+        transformer exactly as it was before it: weights, optimizer state and
+        history.
 
         The scaling is learned from the first call's rows unless the data says it:
         ``uint8`` is always 0..255, and ``data_range=(low, high)`` fixes it for any
@@ -385,10 +514,11 @@ class ConvAutoEncoderTransformer(
         first_call = not hasattr(self, "net_")
         with _unchanged_on_error(self):
             X = self._check_X(X, reset=first_call, min_samples=1)
-            if self.architecture == "dense" and X.shape[0] < 2:
+            if self.architecture != "conv" and X.shape[0] < 2:
                 raise ValueError(
                     "partial_fit needs at least 2 rows per call for "
-                    "architecture='dense': its BatchNorm layers need 2 rows per batch."
+                    f"architecture={self.architecture!r}: its BatchNorm layers need "
+                    "2 rows per batch."
                 )
             if first_call:
                 config = self._configure(X)
@@ -399,15 +529,26 @@ class ConvAutoEncoderTransformer(
                 self._set_fitted(net, config, seed)
                 return self
             self._check_scale(X)
-        net = self.net_
-        _continue_without_schedule(net)
-        for group in net.optimizer_.param_groups:
-            group["lr"] = self.lr
-        # a new shuffling and noise for every call, all following from one seed
-        call_seed = np.random.SeedSequence([self._train_seed, self.n_iter_])
-        seed = int(call_seed.generate_state(1)[0])
-        self._train(net, RowSource(X, *self._scaling), seed, epochs=1)
-        self.n_iter_ = len(net.history)
+            # a new net (no schedule, no held-out rows) that continues from copies
+            # of the fitted one's state: an interrupted or failed call leaves the
+            # fitted model as it was
+            config = {
+                **self._net_config,
+                "device": self._device,
+                "callbacks": _check_callbacks(self.callbacks),
+            }
+            # a new shuffling and noise for every call, all following from one seed
+            seed = _call_seed(self._train_seed, self.n_iter_)
+            net = self._build_net(config, X.shape[0], seed, one_cycle=False)
+            restore = _continue_from(
+                self.net_, optimizer=True, lr=self.lr, weight_decay=self.weight_decay
+            )
+            self._train(
+                net, RowSource(X, *self._scaling), seed, epochs=1, restore=restore
+            )
+            self.net_ = net
+            self.history_ = net.history
+            self.n_iter_ = len(net.history)
         return self
 
     def _check_X(self, X, *, reset, min_samples):
@@ -436,9 +577,10 @@ class ConvAutoEncoderTransformer(
             _check_conv_code_width(self.n_components, image_shape, channels)
         elif self.batch_size < 2:
             raise ValueError(
-                "batch_size=1 cannot train architecture='dense': its BatchNorm "
-                "layers need at least 2 rows per batch."
+                f"batch_size=1 cannot train architecture={self.architecture!r}: its "
+                "BatchNorm layers need at least 2 rows per batch."
             )
+        device = resolve_device(self.device)
         stats = _scan_unless_uint8(X, data_range)
         offset, scale, kind = fit_scaling(X.dtype, stats, data_range)
         if data_range is not None and stats is not None:
@@ -449,10 +591,76 @@ class ConvAutoEncoderTransformer(
             "offset": offset,
             "scale": scale,
             "kind": kind,
-            "loss": _resolve_loss(self.loss, kind, stats),
-            "device": resolve_device(self.device),
+            "loss": _resolve_loss(self.loss, kind, stats, self.architecture),
+            "device": device,
+            "precision": resolve_precision(self.precision, device),
+            "clip_output": _clips_output(self.architecture, kind),
+            "input_dtype": X.dtype.str,
             "callbacks": _check_callbacks(self.callbacks),
         }
+
+    def _warm_config(self, X):
+        """The fitted model's configuration, to go on training it on ``X``
+        (``warm_start``): the parameters must describe the fitted network and the
+        data fit its scale, checked before any training."""
+        fitted = self._net_config
+        differences = []
+
+        def differ(what, value, fitted_value):
+            if value != fitted_value:
+                differences.append(f"{what} is {value!r}, the model's {fitted_value!r}")
+
+        differ(
+            "image_shape (as C, H, W)",
+            _resolve_image_shape(self.image_shape, X.shape[1]),
+            self.image_shape_,
+        )
+        differ("n_components", self.n_components, self.n_components_)
+        differ("architecture", self.architecture, _architecture_of(self.net_))
+        differ("channels", _check_channels(self.channels), fitted["channels"])
+        if self.loss != "auto":
+            differ("loss", self.loss, self.loss_)
+        data_range = _check_data_range(self.data_range)
+        if data_range is not None:
+            offset, scale, _ = fit_scaling(X.dtype, None, data_range)
+            differ(
+                "the scaling (offset, scale) of data_range",
+                (offset, scale),
+                (self.data_offset_, self.data_scale_),
+            )
+        if differences:
+            raise ValueError(
+                "warm_start=True continues the fitted network, but "
+                + "; ".join(differences)
+                + ". Set these parameters back, or set warm_start=False to fit a "
+                "new model."
+            )
+        if self.architecture != "conv" and self.batch_size < 2:
+            raise ValueError(
+                f"batch_size=1 cannot train architecture={self.architecture!r}: its "
+                "BatchNorm layers need at least 2 rows per batch."
+            )
+        self._check_scale(X)
+        device = resolve_device(self.device)
+        return {
+            **fitted,
+            "device": device,
+            "precision": resolve_precision(self.precision, device),
+            "input_dtype": getattr(self, "_input_dtype", X.dtype.str),
+            "callbacks": _check_callbacks(self.callbacks),
+        }
+
+    def _open_checkpoint(self, X, config, previous):
+        """This fit's checkpoint callback, and the checkpoint to resume from (None
+        to start): read from ``checkpoint_dir``, refused if another fit wrote it."""
+        checkpoint = EpochCheckpoint(
+            self.checkpoint_dir,
+            fit_fingerprint(
+                self, X, config, start=None if previous is None else previous.module_
+            ),
+            history_start=0 if previous is None else len(previous.history),
+        )
+        return checkpoint, checkpoint.read()
 
     def _set_fitted(self, net, config, seed):
         self.net_ = net
@@ -463,10 +671,15 @@ class ConvAutoEncoderTransformer(
         self.image_shape_ = config["image_shape"]
         self.loss_ = config["loss"]
         self.device_ = config["device"]
+        self.precision_ = config["precision"]
+        self._input_dtype = config["input_dtype"]
+        self.n_epochs_ = net.max_epochs
         self.data_offset_ = config["offset"]
         self.data_scale_ = config["scale"]
         # what rebuilds the network when loading a file written by save()
-        self._net_config = {k: v for k, v in config.items() if k != "callbacks"}
+        self._net_config = {
+            k: v for k, v in config.items() if k not in ("callbacks", "input_dtype")
+        }
 
     def _check_scale(self, X):
         """A later partial_fit chunk: finite, and within the intensity scale of the
@@ -475,11 +688,17 @@ class ConvAutoEncoderTransformer(
         if X.dtype == np.uint8 and low <= 0.0 and high >= 255.0:
             return
         stats = scan(X)
-        if self.loss_ == "bce":
+        if self._net_config["kind"] == INTENSITY:  # targets must stay in [0, 1]
             _check_within(stats, low, high, "the scale learned by the first call")
 
-    def _train(self, net, source, seed, *, epochs):
-        """Train ``net`` on ``source`` for ``epochs`` epochs, seeded by ``seed``."""
+    def _train(self, net, source, seed, *, epochs, restore=None, start_epoch=0):
+        """Train ``net`` on ``source`` for ``epochs`` epochs, seeded by ``seed``.
+
+        ``restore(net)``, when given, puts the state to continue from into the
+        just initialised net, in place of the initial weights (and PCA);
+        ``start_epoch`` is the number of the first epoch, which sets its
+        shuffling (a fit resumed from a checkpoint).
+        """
         n_train = len(source)
         if net.train_split is not None:
             n_train -= math.ceil(self.validation_fraction * n_train)
@@ -490,11 +709,18 @@ class ConvAutoEncoderTransformer(
         net.batch_size = batch_size
         net.iterator_train__drop_last = drop_last
         net.iterator_train__seed = seed
+        net.iterator_train__start_epoch = start_epoch
         # torch.manual_seed reseeds every CUDA device too: save and restore them all
         with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
             torch.manual_seed(seed)
             if not net.initialized_:
                 net.initialize()
+                module = getattr(net.module_, "module", net.module_)  # DDP: inside
+                if restore is not None:
+                    restore(net)
+                elif isinstance(module, ResidualConvAutoEncoder):
+                    rows = sample_rows(source, PCA_ROWS, seed)
+                    module.init_linear(*principal_axes(rows, self.n_components))
             net.partial_fit(source, epochs=epochs)
         net.module_.eval()
         _drop_training_state(net)
@@ -544,24 +770,31 @@ class ConvAutoEncoderTransformer(
             )
         if self.verbose:
             monitors.append(("progress_bar", ProgressBar()))
+        _, _, steps_per_epoch = epoch_plan(n, self.batch_size, world_size)
+        epochs = self.max_epochs
+        if epochs == "auto":
+            epochs = min(max(round(AUTO_STEPS / steps_per_epoch), 1), AUTO_MAX_EPOCHS)
         if one_cycle:
-            _, _, steps_per_epoch = epoch_plan(n, self.batch_size, world_size)
             schedule = LRScheduler(
                 policy=torch.optim.lr_scheduler.OneCycleLR,
                 step_every="batch",
                 max_lr=self.lr,
-                total_steps=self.max_epochs * steps_per_epoch,
+                total_steps=epochs * steps_per_epoch,
+                # a new schedule even after earlier epochs in the history (a warm
+                # start); skorch would place it by epochs, not by steps. A resumed
+                # fit loads its position from the checkpoint.
+                last_epoch=-1,
             )
             monitors.insert(0, ("lr_schedule", schedule))
-        if self.architecture == "dense":
-            module = DenseConvAutoEncoder
+        module = _MODULES[self.architecture]
+        module_params = {}
+        if self.architecture != "conv":
             module_params = {"n_components": self.n_components}
-        else:
-            module = ConvCodeAutoEncoder
-            module_params = {}
         loss, device = config["loss"], config["device"]
         criterion = torch.nn.BCEWithLogitsLoss if loss == "bce" else torch.nn.MSELoss
-        net_class, distributed = NeuralNet, {}
+        if config["clip_output"]:
+            criterion = ClippedMSELoss
+        net_class, distributed = MixedPrecisionNet, {"precision": config["precision"]}
         if accelerator is not None:
             device = accelerator.device
             net_class = AcceleratedNet
@@ -588,12 +821,13 @@ class ConvAutoEncoderTransformer(
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=epochs,
             batch_size=self.batch_size,
             # batches come from the data path (sk_convae._data), not a DataLoader
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,
             iterator_train__seed=seed,
+            iterator_train__start_epoch=0,
             iterator_train__device=device,
             iterator_valid=BatchLoader,
             iterator_valid__device=device,
@@ -690,7 +924,10 @@ class ConvAutoEncoderTransformer(
     def _encode(self, X):
         """Validated rows on the caller's scale -> codes, float32."""
         source = RowSource(X, *self._scaling, check_finite=True)
-        batches = BatchLoader(source, batch_size=self.batch_size, device=self._device)
+        rows = self._inference_rows
+        if not source.in_memory:  # one storage block at a time, no more
+            rows = max(self.batch_size, min(rows, source.block_rows()))
+        batches = BatchLoader(source, batch_size=rows, device=self._device)
         return self._map_batches(
             lambda batch: self.net_.module_.encode(batch[0]),
             batches,
@@ -702,14 +939,18 @@ class ConvAutoEncoderTransformer(
         """Validated codes -> rows on the caller's scale, float32."""
         module = self.net_.module_
 
+        step = self._inference_rows
+
         def decode(start):
-            codes = np.asarray(Z[start : start + self.batch_size], dtype=np.float32)
+            codes = np.asarray(Z[start : start + step], dtype=np.float32)
             out = module.decode(torch.from_numpy(codes).to(self._device))
             if self.loss_ == "bce":
                 out = torch.sigmoid(out)
+            elif self._clips_output:
+                out = out.clamp(0.0, 1.0)
             return unscale_rows(out.float().cpu().numpy(), *self._scaling)
 
-        starts = range(0, Z.shape[0], self.batch_size)
+        starts = range(0, Z.shape[0], step)
         return self._map_batches(decode, starts, Z.shape[0], self.n_features_in_)
 
     def _check_code_width(self, Z):
@@ -730,6 +971,19 @@ class ConvAutoEncoderTransformer(
             chunks=(X.chunks[0], (n_out,)),
             meta=np.empty((0, n_out), dtype=np.float32),
         )
+
+    @property
+    def _inference_rows(self):
+        """Rows per batch in transform and inverse_transform: ``batch_size``, or
+        more, up to about ``INFERENCE_BYTES`` of float32 input, since without
+        autograd a larger batch costs no more memory per row and less per call."""
+        fitting = INFERENCE_BYTES // (4 * self.n_features_in_)
+        return max(self.batch_size, min(fitting, INFERENCE_MAX_ROWS))
+
+    @property
+    def _clips_output(self):
+        """Whether reconstructions are clipped to the intensities' range [0, 1]."""
+        return self._net_config.get("clip_output", False)
 
     @property
     def _scaling(self):
@@ -768,22 +1022,52 @@ class ConvAutoEncoderTransformer(
         The network's weights and buffers are stored as safetensors (CPU copies,
         so that a model fitted on a GPU loads without one); the parameters, the
         fitted attributes and ``history_`` as JSON in the file's metadata, with a
-        format version, the library versions and a checksum. Loading it runs
-        nothing from the file, unlike ``joblib.load``. ``callbacks`` and a
-        ``random_state`` that is not an int are objects, not settings: they are
-        not stored (the loaded model has None), with a warning. The optimizer's
-        state is not stored either: ``partial_fit`` after ``load`` starts AdamW
-        afresh.
+        format version, the library versions and a checksum that detects damage.
+        Loading it runs nothing from the file, unlike ``joblib.load``.
+
+        Not stored: ``callbacks`` and a ``random_state`` that is not an int, which
+        are objects, not settings (the loaded model has None), with a warning;
+        attributes that are not fitted state of the transformer (``ae.note =
+        ...``), with a warning naming them; the optimizer's state, without a
+        warning (``partial_fit`` after ``load`` starts AdamW afresh).
+
+        What is written is first checked as :meth:`load` checks it, so that a
+        file that would not load is never written: a fitted attribute changed by
+        hand, or a parameter that shapes the network (``n_components``,
+        ``architecture``) changed with ``set_params`` after ``fit``, is an error.
 
         Parameters
         ----------
         path : str or path-like
             Where to write, conventionally ``*.safetensors``; an existing file is
-            replaced (only once the new one is complete).
+            replaced only once the new one is complete and synced to disk.
+
+        Raises
+        ------
+        ValueError
+            When the model's attributes and parameters would not load (above).
 
         See Also
         --------
         load : Read the file back.
+        to_onnx : The encoder or the decoder for ONNX Runtime.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_digits
+        >>> from sk_convae import ConvAutoEncoderTransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> ae = ConvAutoEncoderTransformer(
+        ...     8, image_shape=(8, 8), channels=(4, 8), max_epochs=1, random_state=0
+        ... ).fit(X)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     ae.save(Path(tmp) / "ae.safetensors")
+        ...     loaded = ConvAutoEncoderTransformer.load(Path(tmp) / "ae.safetensors")
+        >>> np.array_equal(loaded.transform(X), ae.transform(X))
+        True
         """
         from sk_convae._persist import save
 
@@ -803,9 +1087,9 @@ class ConvAutoEncoderTransformer(
             A file written by :meth:`save`.
 
         device : str or torch.device, default=None
-            Where the loaded network runs: ``'cpu'``, ``'cuda'``, ... None uses the
-            device it was fitted on when this machine has it, else the CPU (with a
-            warning).
+            Where the loaded network runs: ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or
+            ``'mps'``. None uses the device it was fitted on when this machine has
+            it, else the CPU (with a warning).
 
         Returns
         -------
@@ -816,22 +1100,54 @@ class ConvAutoEncoderTransformer(
         ------
         sk_convae.exceptions.ModelFileError
             A ``ValueError`` naming what is wrong: the file is damaged or
-            truncated, was edited after saving (checksum), is not a sk-convae
-            model, or was written in a newer format version.
+            truncated (checksum), is not a sk-convae model, was written in a newer
+            format version, or its contents are not consistent: unknown or
+            missing attributes, values of the wrong type or range, values that
+            disagree with one another or with the tensors. The checksum has no
+            key: an edited file whose contents are consistent loads, so load
+            files only from sources you would take a model from.
+
+        ValueError
+            When ``device`` is not one of the above, or not on this machine.
+
+        See Also
+        --------
+        save : Write the file.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from sklearn.datasets import load_digits
+        >>> from sk_convae import ConvAutoEncoderTransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> ae = ConvAutoEncoderTransformer(
+        ...     8, image_shape=(8, 8), channels=(4, 8), max_epochs=1, random_state=0
+        ... ).fit(X)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     ae.save(Path(tmp) / "ae.safetensors")
+        ...     loaded = ConvAutoEncoderTransformer.load(
+        ...         Path(tmp) / "ae.safetensors", device="cpu"
+        ...     )
+        >>> loaded.n_components_, loaded.image_shape_
+        (8, (1, 8, 8))
+        >>> loaded.transform(X[:2]).shape
+        (2, 8)
         """
         from sk_convae._persist import load
 
         return load(cls, path, device=device)
 
-    def to_onnx(self, part="encoder", *, dtype="float32", target_opset=None):
+    def to_onnx(self, part="encoder", *, dtype=None, target_opset=None):
         """The encoder or the decoder as an ONNX model, input scaling included.
 
         The encoder takes rows on the scale seen in ``fit`` (the map to the
         network's scale is part of the graph) and returns what ``transform``
         returns; the decoder takes codes and returns what ``inverse_transform``
-        returns (sigmoid and scale included). The batch axis is dynamic; weights
-        are float32, in eval mode. Needs ``pip install 'sk-convae[onnx]'``. For a
-        whole :class:`~sklearn.pipeline.Pipeline`, call
+        returns (sigmoid or clipping, and scale included). The batch axis is
+        dynamic; weights are float32, in eval mode. Needs
+        ``pip install 'sk-convae[onnx]'``. For a whole
+        :class:`~sklearn.pipeline.Pipeline`, call
         :func:`sk_convae.register_onnx_converter` and then ``skl2onnx.to_onnx``.
 
         Parameters
@@ -839,10 +1155,14 @@ class ConvAutoEncoderTransformer(
         part : {'encoder', 'decoder'}, default='encoder'
             Which half of the autoencoder.
 
-        dtype : str or numpy dtype, default='float32'
+        dtype : str or numpy dtype, default=None
             Element type of the model's input: for the encoder, that of the rows
             (``'uint8'``, ``'uint16'``, ``'float32'``, ``'float64'``, ...); for the
-            decoder, that of the codes (``'float32'`` or ``'float64'``).
+            decoder, that of the codes (``'float32'`` or ``'float64'``). None is,
+            for the encoder, the dtype of the rows ``fit`` saw (``'float32'`` when
+            the encoder cannot take it, such as bool or float16, or for a model
+            that did not record it); for the decoder, ``'float32'``, the dtype of
+            the codes ``transform`` returns.
 
         target_opset : int, default=None
             ONNX opset of the default domain, at least 18 (the lowest torch's
@@ -855,6 +1175,34 @@ class ConvAutoEncoderTransformer(
             of shape ``(N, n_components_)`` for the encoder; input ``'codes'`` and
             output ``'X'`` for the decoder; outputs are float32. Save it with
             ``onnx.save(model, path)``.
+
+        See Also
+        --------
+        sk_convae.register_onnx_converter : Convert whole Pipelines with skl2onnx.
+        save : Keep the whole transformer, to load it back with :meth:`load`.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np, onnx, onnxruntime
+        >>> from sklearn.datasets import load_digits
+        >>> from sk_convae import ConvAutoEncoderTransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> ae = ConvAutoEncoderTransformer(
+        ...     8, image_shape=(8, 8), channels=(4, 8), max_epochs=1, random_state=0
+        ... ).fit(X)
+        >>> model = ae.to_onnx("encoder", dtype="float64")
+        >>> [i.name for i in model.graph.input], [o.name for o in model.graph.output]
+        (['X'], ['codes'])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     onnx.save(model, Path(tmp) / "encoder.onnx")
+        ...     session = onnxruntime.InferenceSession(
+        ...         str(Path(tmp) / "encoder.onnx"), providers=["CPUExecutionProvider"]
+        ...     )
+        >>> (codes,) = session.run(None, {"X": X})
+        >>> codes.shape, bool(np.abs(codes - ae.transform(X)).max() < 1e-4)
+        ((1797, 8), True)
         """
         from sk_convae._onnx import to_onnx
 
@@ -940,7 +1288,15 @@ def _check_channels(channels):
     return checked
 
 
-def _resolve_loss(loss, kind, stats):
+def _resolve_loss(loss, kind, stats, architecture):
+    if architecture == "residual":
+        if loss == "bce":
+            raise ValueError(
+                "loss='bce' needs a sigmoid output, which architecture='residual' "
+                "(PCA plus convolutions, on the data's scale) has not: use "
+                "loss='mse' or 'auto', or architecture='dense' for loss='bce'."
+            )
+        return "mse"
     if loss == "auto":
         return "bce" if kind == INTENSITY else "mse"
     if loss == "bce" and kind != INTENSITY:
@@ -965,7 +1321,42 @@ def _check_conv_code_width(n_components, image_shape, channels):
         )
 
 
-_RESERVED_CALLBACKS = ("lr_schedule", "early_stopping", "progress_bar")
+_MODULES = {
+    "residual": ResidualConvAutoEncoder,
+    "dense": DenseConvAutoEncoder,
+    "conv": ConvCodeAutoEncoder,
+}
+
+
+def _architecture_of(net):
+    """The ``architecture`` that built the fitted ``net``'s module."""
+    names = {module: name for name, module in _MODULES.items()}
+    return names.get(type(net.module_), type(net.module_).__name__)
+
+
+# max_epochs='auto': about this many optimizer steps, in at most this many epochs
+AUTO_STEPS = 3000
+AUTO_MAX_EPOCHS = 100
+
+# rows behind the PCA that starts architecture='residual'
+PCA_ROWS = 10_000
+
+# inference batches: up to this much float32 input, at most this many rows
+INFERENCE_BYTES = 16 * 2**20
+INFERENCE_MAX_ROWS = 4096
+
+
+def _clips_output(architecture, kind):
+    """architecture='residual' outputs intensities directly: clipped to [0, 1]."""
+    return architecture == "residual" and kind == INTENSITY
+
+
+_RESERVED_CALLBACKS = (
+    "lr_schedule",
+    "early_stopping",
+    "progress_bar",
+    "epoch_checkpoint",
+)
 
 
 def _silent(*args, **kwargs):
@@ -1005,8 +1396,10 @@ def _drop_training_state(net):
 @contextlib.contextmanager
 def _unchanged_on_error(estimator):
     """Put back the estimator's attributes when the block raises, so that a fit that
-    fails (bad input, an error in training) leaves no half-set fitted state: the
-    previous fit, or none, stays as it was."""
+    fails (bad input, an error in training, Ctrl-C) leaves no half-set fitted
+    state: the previous fit, or none, stays as it was. Enough because training
+    never changes the fitted net in place: ``fit``, a warm start and
+    ``partial_fit`` all train a new net (``_continue_from``)."""
     state = dict(vars(estimator))
     try:
         yield
@@ -1016,16 +1409,36 @@ def _unchanged_on_error(estimator):
         raise
 
 
-def _continue_without_schedule(net):
-    """Make a net fitted by ``fit`` ready for ``partial_fit``: no one-cycle schedule
-    (its steps are spent) and no held-out rows."""
-    spent = ("lr_schedule", "early_stopping")
-    if any(name in spent for name, _ in net.callbacks_) or net.train_split:
-        net.callbacks = [
-            cb for cb in net.callbacks if not (isinstance(cb, tuple) and cb[0] in spent)
-        ]
-        net.train_split = None
-        net.initialize_callbacks()
+def _continue_from(previous, *, optimizer=False, lr=None, weight_decay=None):
+    """A ``restore`` for ``_train``: copies of the weights and history of the net
+    ``previous`` (and, with ``optimizer``, of AdamW's and the gradient scaler's
+    state, at the rate ``lr`` and ``weight_decay``) into a new net.
+
+    Copies, never shared tensors (``Optimizer.load_state_dict`` keeps the tensors
+    it is given): training the new net leaves ``previous`` exactly as it was, so
+    that an interrupted call can hand it back.
+    """
+
+    def restore(net):
+        net.module_.load_state_dict(previous.module_.state_dict())
+        net.history = History(copy.deepcopy(list(previous.history)))
+        if not optimizer:
+            return
+        net.optimizer_.load_state_dict(copy.deepcopy(previous.optimizer_.state_dict()))
+        for group in net.optimizer_.param_groups:
+            group["lr"], group["weight_decay"] = lr, weight_decay
+        old_scaler = getattr(previous, "grad_scaler_", None)
+        new_scaler = getattr(net, "grad_scaler_", None)
+        if old_scaler is not None and new_scaler is not None:
+            new_scaler.load_state_dict(old_scaler.state_dict())
+
+    return restore
+
+
+def _call_seed(train_seed, n_iter):
+    """The seed of a call that continues a fitted model (``partial_fit``, a warm
+    start): a new shuffling and noise for every call, all following from one seed."""
+    return int(np.random.SeedSequence([train_seed, n_iter]).generate_state(1)[0])
 
 
 def _scan_unless_uint8(X, data_range):

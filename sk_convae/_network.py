@@ -1,10 +1,16 @@
 """The convolutional autoencoders, in plain PyTorch.
 
-The file reads top to bottom as the architecture: building blocks first, then the two
-networks the estimator can build. Both take and return flat rows, ``(N, C*H*W)``, so
+The file reads top to bottom as the architecture: building blocks first, then the three
+networks the estimator can build. All take and return flat rows, ``(N, C*H*W)``, so
 that the scikit-learn side only ever sees 2-D arrays; images exist only in here.
 
-``DenseConvAutoEncoder`` (the default)
+``ResidualConvAutoEncoder`` (the default)
+    PCA as a linear path from the centred image to the code and back, with a
+    convolutional encoder and decoder (as in ``DenseConvAutoEncoder``) added to it
+    whose last layers start at zero: training starts from PCA's solution and adds
+    what the convolutions explain. Outputs are on the data's scale.
+
+``DenseConvAutoEncoder``
     Strided 3x3 convolutions with BatchNorm and ReLU halve the image at each stage,
     a linear layer maps the last feature map to ``n_components`` numbers, and a
     mirrored decoder of transposed convolutions draws the image back. The output is
@@ -22,6 +28,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def downsampled_sizes(height, width, n_stages):
@@ -66,6 +73,20 @@ class DownBlock(nn.Sequential):
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
+
+    def forward(self, x):
+        conv, norm, activation = self
+        if x.shape[-2:] == (1, 1):
+            # A 1x1 map meets only the kernel's centre (the rest is padding): the
+            # same result as a 1x1 convolution with the centre tap, which is what is
+            # computed. It also avoids non-finite bfloat16 gradients that oneDNN
+            # gives the padded taps of a strided convolution on a 1x1 map.
+            x = F.conv2d(
+                x, conv.weight[:, :, 1:2, 1:2]
+            )  # (N, C, 1, 1) -> (N, C', 1, 1)
+        else:
+            x = conv(x)
+        return activation(norm(x))
 
 
 class UpBlock(nn.Sequential):
@@ -174,6 +195,154 @@ class DenseConvAutoEncoder(FlatImageAutoEncoder):
                 output_padding=_output_padding(sizes[1], sizes[0]),
             ),
         )
+
+
+# ----------------------------------------------------------------------------------
+# The default network: PCA, plus convolutional corrections that start at zero
+
+
+class ScaledParameter(nn.Module):
+    """A tensor ``value = gain * raw`` whose ``raw`` is what the optimizer moves.
+
+    Adam moves every number by about the learning rate per step, whatever its size.
+    The linear path's numbers are small (a unit-norm principal axis of 3,072 pixels
+    has entries near 0.02), so the step the convolutions need would wipe out its
+    initialisation within a few steps; storing ``value / gain`` scales its steps by
+    ``gain`` instead, without a second learning rate.
+    """
+
+    def __init__(self, *shape, gain):
+        super().__init__()
+        self.gain = gain
+        self.raw = nn.Parameter(torch.zeros(*shape))
+
+    def forward(self):
+        return self.gain * self.raw
+
+    @torch.no_grad()
+    def set_(self, value):
+        self.raw.copy_(torch.as_tensor(value, dtype=self.raw.dtype) / self.gain)
+
+
+class ResidualConvAutoEncoder(DenseConvAutoEncoder):
+    """PCA as a linear path, with a convolutional autoencoder added to it.
+
+    ``encode(x) = (x - mean) @ W_enc.T + conv_encoder(x)`` and
+    ``decode(z) = mean + z @ W_dec + conv_decoder(z)``. ``init_linear`` sets the
+    linear path to the principal axes of the training data, and the last layer of
+    each convolutional path starts at zero: the untrained network *is* PCA, and
+    training adds what the convolutions can explain. The output is on the data's
+    scale (no sigmoid); the squared error is its loss.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of one image.
+    n_components : int
+        Width of the code.
+    channels : tuple of int
+        Widths of the convolutional encoder; one stride-2 stage per entry.
+    noise_std : float
+        Standard deviation of the training-time input noise (0 disables it).
+    clip_noise : bool
+        Clip noisy inputs to [0, 1].
+    linear_gain : float
+        Step size of the linear path relative to the convolutions' (see
+        ``ScaledParameter``).
+    """
+
+    def __init__(
+        self,
+        *,
+        image_shape,
+        n_components,
+        channels,
+        noise_std,
+        clip_noise,
+        linear_gain=0.03,
+    ):
+        super().__init__(
+            image_shape=image_shape,
+            n_components=n_components,
+            channels=channels,
+            noise_std=noise_std,
+            clip_noise=clip_noise,
+        )
+        n_features = math.prod(self.image_shape)
+        # the linear path: PCA's mean and axes once init_linear has run
+        self.mean = ScaledParameter(n_features, gain=linear_gain)
+        self.encoder_axes = ScaledParameter(n_components, n_features, gain=linear_gain)
+        self.decoder_axes = ScaledParameter(n_components, n_features, gain=linear_gain)
+        # the corrections start at zero
+        for last in (self.encoder[-1], self.decoder[-1]):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    @torch.no_grad()
+    def init_linear(self, mean, components):
+        """Start the linear path as PCA.
+
+        ``mean`` has shape ``(C*H*W,)``; ``components`` ``(k, C*H*W)``, orthonormal
+        rows, ``k <= n_components`` (code entries beyond ``k`` start at zero).
+        """
+        k = components.shape[0]
+        axes = torch.zeros_like(self.encoder_axes())
+        axes[:k] = torch.as_tensor(components, dtype=axes.dtype)
+        self.mean.set_(mean)
+        self.encoder_axes.set_(axes)
+        self.decoder_axes.set_(axes)
+
+    def encode(self, x):
+        """(N, C*H*W) -> codes (N, n_components)."""
+        # the linear path in float32 whatever the autocast: it carries most of the
+        # signal, and bfloat16's 8-bit mantissa would cost more than it saves
+        with torch.autocast(x.device.type, enabled=False):
+            linear = (x.float() - self.mean()) @ self.encoder_axes().T
+        image = x.view(x.shape[0], *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
+        return linear + self.encoder(image).float()
+
+    def decode(self, z):
+        """codes (N, n_components) -> images (N, C*H*W), on the data's scale."""
+        with torch.autocast(z.device.type, enabled=False):
+            linear = self.mean() + z.float() @ self.decoder_axes()
+        # (N, C, H, W) -> (N, C*H*W)
+        return linear + self.decoder(z).flatten(1).float()
+
+
+EXACT_PCA_FEATURES = 2048
+
+
+def principal_axes(rows, k):
+    """PCA of ``rows`` (N, D): their mean (D,) and up to ``k`` axes (k', D).
+
+    Exact (the eigenvectors of the covariance, in float64) up to
+    ``EXACT_PCA_FEATURES`` features; above, a randomized SVD of the centred rows
+    (``torch.svd_lowrank``, seeded by torch's random state), which computes only
+    the top ``k`` axes however large ``D`` is.
+    """
+    rows = rows.float()
+    mean = rows.mean(dim=0)
+    k = min(k, rows.shape[0] - 1, rows.shape[1])
+    if k < 1:
+        return mean, torch.zeros(0, rows.shape[1])
+    centred = rows - mean
+    if rows.shape[1] <= EXACT_PCA_FEATURES:
+        covariance = centred.double().T @ centred.double()  # (D, D)
+        _, vectors = torch.linalg.eigh(covariance)  # ascending eigenvalues
+        return mean, vectors[:, -k:].flip(1).T.float()  # (D, k) -> (k, D)
+    _, _, v = torch.svd_lowrank(centred, q=min(k + 10, *rows.shape), niter=6)
+    return mean, v[:, :k].T  # (D, q) -> (k, D)
+
+
+class ClippedMSELoss(nn.MSELoss):
+    """Squared error of the prediction clipped to [0, 1], the range of intensities.
+
+    A reconstruction below 0 of a black pixel is as good as 0 (``inverse_transform``
+    clips it): the loss does not ask the network to land exactly on the boundary.
+    """
+
+    def forward(self, prediction, target):
+        return super().forward(prediction.clamp(0.0, 1.0), target)
 
 
 # ----------------------------------------------------------------------------------

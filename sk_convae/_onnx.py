@@ -57,13 +57,19 @@ class ScaledEncoder(nn.Module):
     """Rows on the caller's scale -> codes: ``encode((X - offset) / scale)``.
 
     ``transform`` scales in float64 and rounds to float32. So do float64 rows and
-    integers too wide for float32 (int32, int64, ...); other rows (uint8, uint16,
-    float32, ...) are scaled in float32, which gives the same values for 8- and
-    16-bit integers and keeps the graph free of doubles for runtimes without them
-    (phones, browsers).
+    integers too wide for float32 (int32, int64, ...). Other rows (uint8, uint16,
+    float32, ...) are scaled in float32, which keeps the graph free of doubles for
+    runtimes without them (phones, browsers). For 8- and 16-bit integers that
+    gives exactly ``transform``'s scaled rows when the offset is an integer and
+    the scale a float32 number, as for intensities (uint8 pixels; counts scaled
+    by their maximum or by an integer ``data_range``): one float32 division of
+    exact numbers, correctly rounded. With other offsets and scales (the mean and
+    standard deviation of standardised data) the float32 subtraction and division
+    round twice and the offset and scale are rounded to float32 first: the rows
+    differ from ``transform``'s by float32 rounding (about 1e-7 relative).
     """
 
-    def __init__(self, module, offset, scale, dtype):
+    def __init__(self, module, *, offset, scale, dtype):
         super().__init__()
         self.module = module
         self.offset = float(offset)
@@ -77,20 +83,24 @@ class ScaledEncoder(nn.Module):
 
 
 class ScaledDecoder(nn.Module):
-    """Codes -> rows on the caller's scale: ``sigmoid?(decode(Z)) * scale + offset``,
-    in float32, as ``inverse_transform`` does."""
+    """Codes -> rows on the caller's scale: ``out(decode(Z)) * scale + offset``,
+    in float32, as ``inverse_transform`` does; ``out`` is a sigmoid (``sigmoid``),
+    clipping to [0, 1] (``clip``) or nothing."""
 
-    def __init__(self, module, offset, scale, sigmoid):
+    def __init__(self, module, *, offset, scale, sigmoid, clip=False):
         super().__init__()
         self.module = module
         self.offset = float(np.float32(offset))
         self.scale = float(np.float32(scale))
         self.sigmoid = sigmoid
+        self.clip = clip
 
     def forward(self, Z):
         out = self.module.decode(Z.to(torch.float32))  # (N, n_features)
         if self.sigmoid:
             out = torch.sigmoid(out)
+        elif self.clip:
+            out = out.clamp(0.0, 1.0)
         return out * self.scale + self.offset
 
 
@@ -98,13 +108,28 @@ class ScaledDecoder(nn.Module):
 # Export
 
 
-def _input_dtype(part, dtype):
+def _model_dtype(estimator, part, dtype):
+    """The input dtype of the model: ``dtype`` checked, or None's default."""
+    if dtype is None:
+        # the encoder: the rows fit saw (which fit records as ``_input_dtype``)
+        # where it takes them, else float32; the decoder: float32, as the codes
+        # that transform returns
+        fitted = getattr(estimator, "_input_dtype", None) if part == "encoder" else None
+        try:
+            return _checked_dtype(part, "float32" if fitted is None else fitted)
+        except ValueError:
+            return np.dtype(np.float32)
+    return _checked_dtype(part, dtype)
+
+
+def _checked_dtype(part, dtype):
     try:
-        dtype = np.dtype(dtype)
+        # native byte order: ONNX has none, and torch takes only native arrays
+        dtype = np.dtype(dtype).newbyteorder("=")
     except TypeError:
         raise ValueError(f"dtype={dtype!r} is not a NumPy dtype.") from None
     allowed = "uif" if part == "encoder" else "f"
-    if dtype.kind not in allowed or dtype == np.float16:
+    if dtype.kind not in allowed or dtype == np.float16 or dtype.itemsize > 8:
         what = (
             "numeric rows (uint8, uint16, int..., float32, float64)"
             if part == "encoder"
@@ -114,12 +139,12 @@ def _input_dtype(part, dtype):
     return dtype
 
 
-def to_onnx(estimator, part="encoder", *, dtype="float32", target_opset=None):
+def to_onnx(estimator, part="encoder", *, dtype=None, target_opset=None):
     """See ``ConvAutoEncoderTransformer.to_onnx``."""
     check_is_fitted(estimator)
     if part not in ("encoder", "decoder"):
         raise ValueError(f"part must be 'encoder' or 'decoder', got {part!r}.")
-    dtype = _input_dtype(part, dtype)
+    dtype = _model_dtype(estimator, part, dtype)
     opset = MIN_OPSET if target_opset is None else target_opset
     if not isinstance(opset, Integral) or isinstance(opset, bool) or opset < MIN_OPSET:
         raise ValueError(
@@ -140,12 +165,18 @@ def to_onnx(estimator, part="encoder", *, dtype="float32", target_opset=None):
     module = copy.deepcopy(estimator.net_.module_).to("cpu", torch.float32).eval()
     offset, scale = estimator.data_offset_, estimator.data_scale_
     if part == "encoder":
-        wrapper = ScaledEncoder(module, offset, scale, dtype)
+        wrapper = ScaledEncoder(module, offset=offset, scale=scale, dtype=dtype)
         names = ("X", "codes")
         width = estimator.n_features_in_
     else:
         sigmoid = estimator.loss_ == "bce"
-        wrapper = ScaledDecoder(module, offset, scale, sigmoid)
+        wrapper = ScaledDecoder(
+            module,
+            offset=offset,
+            scale=scale,
+            sigmoid=sigmoid,
+            clip=estimator._clips_output,
+        )
         names = ("codes", "X")
         width = estimator.n_components_
     example = torch.zeros((2, width), dtype=_torch_dtype(dtype))
@@ -284,6 +315,7 @@ def _converter(scope, operator, container):
     dtype = helper.tensor_dtype_to_np_dtype(elem_type)
     opset = container.target_opset_any_domain("")
     graph = to_onnx(estimator, "encoder", dtype=dtype, target_opset=opset).graph
+    _check_no_subgraphs(graph)
 
     target = operator.outputs[0]
     codes_type = target.type.to_onnx_type().tensor_type.elem_type
@@ -322,3 +354,21 @@ def _converter(scope, operator, container):
             name=scope.get_unique_operator_name(f"{operator.full_name}_Cast"),
             to=codes_type,
         )
+
+
+def _check_no_subgraphs(graph):
+    """Refuse graphs with control flow: their subgraphs' names are not renamed."""
+    import onnx
+
+    kinds = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type in kinds:
+                raise RuntimeError(
+                    f"The exported encoder has a {node.op_type} node ({node.name!r}) "
+                    f"with a subgraph (attribute {attribute.name!r}), which the "
+                    "skl2onnx converter of ConvAutoEncoderTransformer cannot inline: "
+                    "it renames the names of the main graph only. Export the "
+                    "encoder with ae.to_onnx() and join the graphs with "
+                    "onnx.compose.merge_models instead."
+                )

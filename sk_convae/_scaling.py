@@ -20,12 +20,20 @@ intensity map with scale ``max(high, 1)``, and a range with negative values maps
 learns the right scale from its first chunk.
 
 The statistics come from ``sk_convae._data.scan``, one streaming pass in float64.
+
+Values beyond ``MAX_MAGNITUDE`` in absolute value (in the data or in ``data_range``)
+are refused before training: codes and reconstructions are float32, whose largest
+value is 3.4e38, and a reconstruction is the network's output times the scale plus
+the offset. Below 1e30 that leaves eight orders of magnitude of headroom, and the
+squares of the statistics pass stay far from float64's limit (1e308). Any data can
+be divided by a constant first: the affine map makes the model the same.
 """
 
 import numpy as np
 
 INTENSITY = "intensity"
 STANDARDIZED = "standardized"
+MAX_MAGNITUDE = 1e30
 
 
 def fit_scaling(dtype, stats, data_range=None):
@@ -39,7 +47,8 @@ def fit_scaling(dtype, stats, data_range=None):
         Min, max, mean and std of the training data (None only for ``uint8`` input
         or with ``data_range``).
     data_range : tuple of (float, float) or None
-        The values the data can take, when known better than from ``stats``.
+        The values the data can take, when known better than from ``stats``;
+        within ``MAX_MAGNITUDE``.
 
     Returns
     -------
@@ -51,6 +60,13 @@ def fit_scaling(dtype, stats, data_range=None):
     """
     if data_range is not None:
         low, high = (float(v) for v in data_range)
+        if max(abs(low), abs(high)) > MAX_MAGNITUDE:
+            raise ValueError(
+                f"data_range ({low:.6g}, {high:.6g}) reaches beyond "
+                f"{MAX_MAGNITUDE:.0e}, which is not supported: codes and "
+                "reconstructions are float32 (at most 3.4e38). Divide X and "
+                "data_range by a constant first."
+            )
         if low >= 0.0:
             return 0.0, (high if high > 1.0 else 1.0), INTENSITY
         return (low + high) / 2, (high - low) / 2, STANDARDIZED

@@ -4,10 +4,13 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from sk_convae._network import ClippedMSELoss
+
 
 def reconstruct(net, rows):
     """The fitted ``net``'s reconstructions of ``rows`` (a tensor on the network's
-    scale), in eval mode and without autograd; sigmoid applied for cross-entropy."""
+    scale), in eval mode and without autograd; sigmoid applied for cross-entropy,
+    clipping to [0, 1] for the clipped squared error, as ``inverse_transform``."""
     module = net.module_
     was_training = module.training
     module.eval()
@@ -15,6 +18,8 @@ def reconstruct(net, rows):
         out = module(rows.to(net.device))
         if isinstance(net.criterion_, torch.nn.BCEWithLogitsLoss):
             out = torch.sigmoid(out)
+        elif isinstance(net.criterion_, ClippedMSELoss):
+            out = out.clamp(0.0, 1.0)
     module.train(was_training)
     return out
 

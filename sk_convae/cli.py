@@ -108,7 +108,12 @@ def run_demo(args):
         TrainingCurveDisplay,
     )
 
-    data = load_demo_data(args.dataset, data_home=args.data_home, n_train=args.n_train)
+    data = load_demo_data(
+        args.dataset,
+        data_home=args.data_home,
+        n_train=args.n_train,
+        progress=not args.quiet,  # a bar while MNIST downloads, if it must
+    )
     small = len(data.X_train) < 10_000
     epochs = args.max_epochs if args.max_epochs is not None else (40 if small else 5)
     out = args.out

@@ -40,8 +40,11 @@ class InconsistentVersionWarning(UserWarning):
 
 
 class ModelFileError(ValueError):
-    """A model file cannot be loaded: damaged, edited, not sk-convae's, or newer.
+    """A model file cannot be loaded: damaged, inconsistent, not sk-convae's, or newer.
 
     Raised by :meth:`ConvAutoEncoderTransformer.load`; the message names the file
-    and what is wrong with it.
+    and what is wrong with it. Inconsistent: unknown or missing attributes, values
+    of the wrong type or range, or values that disagree with one another or with
+    the tensors, as in a file edited by hand (its checksum, which has no key,
+    detects damage, not edits).
     """

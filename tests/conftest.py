@@ -9,6 +9,18 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+try:
+    from hypothesis import settings
+except ImportError:  # the [test] extra installs it (tests/test_properties.py needs it)
+    pass
+else:
+    # CI: the same examples on every run (derandomize), no example database written
+    # into the checkout, no per-example deadline (an example trains a network).
+    # HYPOTHESIS_PROFILE=explore draws new examples on every run, to hunt for bugs.
+    settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+    settings.register_profile("explore", database=None, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 # Settings that train a usable model on the 8x8 digits in about a second.
 FAST = dict(image_shape=(8, 8), max_epochs=4, batch_size=64, random_state=0)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from sk_convae.datasets import _mnist, fetch_fashion_mnist, fetch_mnist
+from sk_convae.datasets import _download, _mnist, fetch_fashion_mnist, fetch_mnist
 from sk_convae.datasets._download import RemoteFile
 from sk_convae.datasets._idx import parse_idx, to_idx
 
@@ -75,6 +75,12 @@ def _write_files(folder):
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in FILES.items():
         (folder / name).write_bytes(data)
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    """Failed downloads are retried after a backoff: no test waits for it."""
+    monkeypatch.setattr(_download, "_sleep", lambda seconds: None)
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def test_every_process_ends_with_the_same_model(ddp_run):
 
 def test_the_model_saved_by_rank_0_loads_in_a_plain_process(ddp_run, digits):
     ae = joblib.load(ddp_run / "plain.joblib")
-    assert type(ae.net_).__name__ == "NeuralNet" and ae.device_ == "cpu"
+    assert type(ae.net_).__name__ == "MixedPrecisionNet" and ae.device_ == "cpu"
     assert_array_equal(ae.transform(digits[0]), np.load(ddp_run / "plain-codes.npy"))
     assert np.isfinite(ae.score(digits[0]))
 
@@ -102,7 +102,7 @@ def test_distributed_in_one_process_trains_as_usual(digits_small):
     ae = ConvAutoEncoderTransformer(**PARAMS, distributed=True)
     assert clone(ae).get_params()["distributed"] is True
     ae.fit(X)
-    assert type(ae.net_).__name__ == "NeuralNet" and ae.n_iter_ == 5
+    assert type(ae.net_).__name__ == "MixedPrecisionNet" and ae.n_iter_ == 5
     with pytest.raises(ValueError, match="distributed=True trains in fit only"):
         ae.partial_fit(X)
 

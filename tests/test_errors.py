@@ -87,7 +87,12 @@ def test_image_shape_that_does_not_match_n_features(no_training):
 
 def test_bce_on_data_it_cannot_scale(no_training):
     with pytest.raises(ValueError, match="loss='bce' needs intensities"):
-        ConvAutoEncoderTransformer(loss="bce").fit(X_OK - 0.5)
+        ConvAutoEncoderTransformer(loss="bce", architecture="dense").fit(X_OK - 0.5)
+
+
+def test_bce_needs_a_sigmoid_output(no_training):
+    with pytest.raises(ValueError, match="architecture='residual'"):
+        ConvAutoEncoderTransformer(loss="bce").fit(X_OK)
 
 
 def test_conv_architecture_needs_the_feature_map_width(no_training):

@@ -165,6 +165,18 @@ def test_any_input_scale_trains_well_without_a_scaler(digits, scale):
     X_float = X.astype(np.float64)
     pca_mse = np.mean((X_float - pca.inverse_transform(pca.transform(X_float))) ** 2)
     assert -ae.score(X) < pca_mse
+    assert ae.loss_ == "mse"  # architecture='residual' trains on the squared error
+    reconstructions = ae.inverse_transform(ae.transform(X))
+    if scale != "standardized":  # intensities come back within their range
+        assert reconstructions.min() >= 0.0
+        assert reconstructions.max() <= (255.0 if scale == "uint8" else 1.0)
+
+
+@pytest.mark.parametrize("scale", ["unit", "uint8", "standardized"])
+def test_the_dense_network_picks_its_loss_from_the_scale(digits_small, scale):
+    X = _digits_on_scale(digits_small[0], scale)
+    params = {**FAST, "max_epochs": 1}
+    ae = ConvAutoEncoderTransformer(4, architecture="dense", **params).fit(X)
     assert ae.loss_ == ("mse" if scale == "standardized" else "bce")
 
 
@@ -345,3 +357,17 @@ def test_fitted_model_keeps_no_training_only_tensors(digits_small):
     assert callbacks["lr_schedule"].lr_scheduler_ is None
     assert callbacks["early_stopping"].best_model_weights_ is None
     assert len(pickle.dumps(ae.net_.callbacks_)) < 20_000
+
+
+def test_auto_epochs_follow_a_step_budget(digits_small, monkeypatch):
+    from sk_convae import _estimator
+
+    X = digits_small[0]  # 400 rows: 7 batches of 64 per epoch, the last one short
+    monkeypatch.setattr(_estimator, "AUTO_STEPS", 20)
+    params = {**FAST, "max_epochs": "auto"}
+    ae = ConvAutoEncoderTransformer(n_components=4, **params).fit(X)
+    assert ae.n_epochs_ == 3 == len(ae.history_)  # round(20 / 7)
+    monkeypatch.setattr(_estimator, "AUTO_MAX_EPOCHS", 2)
+    assert ConvAutoEncoderTransformer(4, **params).fit(X).n_epochs_ == 2
+    # an explicit number of epochs is kept
+    assert ConvAutoEncoderTransformer(4, **FAST).fit(X).n_epochs_ == FAST["max_epochs"]

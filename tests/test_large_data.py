@@ -218,7 +218,7 @@ def test_partial_fit_trains_one_epoch_per_call_at_a_constant_rate(digits_uint8):
         scores.append(ae.score(digits_uint8))
     assert ae.n_iter_ == 12 and len(ae.history_) == 12
     assert scores[0] < scores[1] < scores[2]
-    assert (ae.data_offset_, ae.data_scale_, ae.loss_) == (0.0, 255.0, "bce")
+    assert (ae.data_offset_, ae.data_scale_, ae.loss_) == (0.0, 255.0, "mse")
     assert [g["lr"] for g in ae.net_.optimizer_.param_groups] == [2e-3]
     ae.set_params(lr=5e-4).partial_fit(digits_uint8[:100])
     assert [g["lr"] for g in ae.net_.optimizer_.param_groups] == [5e-4]
@@ -257,7 +257,7 @@ def test_partial_fit_keeps_the_first_calls_shape_and_scale(digits):
 def test_data_range_sets_the_scale_for_fit_too(digits):
     X = digits[0]
     ae = ConvAutoEncoderTransformer(n_components=4, data_range=(0, 20), **FAST).fit(X)
-    assert (ae.data_offset_, ae.data_scale_, ae.loss_) == (0.0, 20.0, "bce")
+    assert (ae.data_offset_, ae.data_scale_, ae.loss_) == (0.0, 20.0, "mse")
     signed = ConvAutoEncoderTransformer(n_components=4, data_range=(-20, 20), **FAST)
     assert signed.fit(X - 8).loss_ == "mse" and signed.data_scale_ == 20.0
     with pytest.raises(ValueError, match="outside data_range"):

@@ -7,10 +7,13 @@ import pytest
 import torch
 
 from sk_convae._network import (
+    ClippedMSELoss,
     ConvCodeAutoEncoder,
     DenseConvAutoEncoder,
     GaussianNoise,
+    ResidualConvAutoEncoder,
     downsampled_sizes,
+    principal_axes,
 )
 
 IMAGE_SHAPES = [(1, 28, 28), (1, 8, 8), (3, 32, 32), (1, 1, 1), (1, 5, 7), (2, 1, 9)]
@@ -18,9 +21,10 @@ IMAGE_SHAPES = [(1, 28, 28), (1, 8, 8), (3, 32, 32), (1, 1, 1), (1, 5, 7), (2, 1
 
 @pytest.mark.parametrize("image_shape", IMAGE_SHAPES)
 @pytest.mark.parametrize("channels", [(8,), (8, 16), (4, 8, 8)])
-def test_dense_autoencoder_shapes(image_shape, channels):
+@pytest.mark.parametrize("network", [DenseConvAutoEncoder, ResidualConvAutoEncoder])
+def test_dense_and_residual_autoencoder_shapes(image_shape, channels, network):
     n_features = math.prod(image_shape)
-    net = DenseConvAutoEncoder(
+    net = network(
         image_shape=image_shape,
         n_components=5,
         channels=channels,
@@ -31,6 +35,54 @@ def test_dense_autoencoder_shapes(image_shape, channels):
     assert net.encode(x).shape == (3, 5)
     assert net.decode(net.encode(x)).shape == (3, n_features)
     assert net(x).shape == (3, n_features)
+
+
+def test_principal_axes_are_pca():
+    from sklearn.decomposition import PCA
+
+    torch.manual_seed(0)
+    # a low-rank signal plus noise: well separated axes
+    rows = torch.randn(500, 6) @ torch.randn(6, 40) + 0.01 * torch.randn(500, 40)
+    mean, axes = principal_axes(rows, 6)
+    pca = PCA(6).fit(rows.numpy())
+    assert torch.allclose(mean, torch.as_tensor(pca.mean_), atol=1e-5)
+    # the same axes up to sign
+    overlap = (axes @ torch.as_tensor(pca.components_).T).abs()
+    assert torch.allclose(overlap, torch.eye(6), atol=1e-3)
+    # more axes asked than the rows can give: as many as there are
+    assert principal_axes(rows[:4], 6)[1].shape == (3, 40)
+
+
+def test_untrained_residual_autoencoder_is_pca():
+    """The convolutional corrections start at zero: the network is PCA at first."""
+    from sklearn.decomposition import PCA
+
+    torch.manual_seed(0)
+    rows = torch.rand(300, 64)
+    net = ResidualConvAutoEncoder(
+        image_shape=(1, 8, 8),
+        n_components=8,
+        channels=(4, 8),
+        noise_std=0.0,
+        clip_noise=True,
+    ).eval()
+    net.init_linear(*principal_axes(rows, 8))
+    pca = PCA(8).fit(rows.numpy())
+    pca_rec = pca.inverse_transform(pca.transform(rows.numpy()))
+    with torch.no_grad():
+        rec = net.decode(net.encode(rows))
+    assert torch.allclose(rec, torch.as_tensor(pca_rec, dtype=torch.float32), atol=1e-4)
+    # only the linear path's steps are scaled down, not its values
+    assert torch.allclose(net.mean(), rows.mean(dim=0), atol=1e-6)
+
+
+def test_clipped_mse_ignores_overshoot_beyond_the_range():
+    loss = ClippedMSELoss()
+    target = torch.tensor([[0.0, 1.0, 0.5]])
+    assert loss(torch.tensor([[-3.0, 2.0, 0.5]]), target).item() == 0.0
+    assert loss(torch.tensor([[0.0, 1.0, 0.0]]), target).item() == pytest.approx(
+        0.25 / 3
+    )
 
 
 @pytest.mark.parametrize("image_shape", IMAGE_SHAPES)
@@ -93,3 +145,22 @@ def test_network_file_has_no_sklearn():
 
     source = pathlib.Path(network.__file__).read_text()
     assert "sklearn" not in source
+
+
+def test_a_1x1_map_meets_only_the_kernel_centre():
+    """Same values as the strided convolution, and finite bfloat16 gradients (oneDNN
+    gives non-finite ones to the padded taps of a strided conv on a 1x1 map)."""
+    from sk_convae._network import DownBlock
+
+    torch.manual_seed(0)
+    block = DownBlock(64, 128).eval()
+    x = torch.randn(5, 64, 1, 1)
+    conv, norm, activation = block
+    assert torch.allclose(block(x), activation(norm(conv(x))), atol=1e-5)
+    block.train()
+    for _ in range(20):
+        block.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = block(torch.randn(7, 64, 1, 1))
+        out.float().sum().backward()
+        assert torch.isfinite(conv.weight.grad).all()

@@ -9,6 +9,7 @@ CONFIGURATIONS = [
     ConvAutoEncoderTransformer(max_epochs=3),
     ConvAutoEncoderTransformer(n_components=1, max_epochs=3),
     ConvAutoEncoderTransformer(loss="mse", noise_factor=0.2, max_epochs=3),
+    ConvAutoEncoderTransformer(architecture="dense", max_epochs=3),
 ]
 
 

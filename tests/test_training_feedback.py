@@ -54,7 +54,7 @@ def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(digits_small)
         early_stopping=True,
         validation_fraction=0.2,
         n_iter_no_change=2,
-        tol=0.005,  # in BCE units: small gains do not count, so it stops early
+        tol=0.005,  # in loss units: small gains do not count, so it stops early
         **{**FAST, "max_epochs": 60},
     ).fit(X)
     valid = ae.history_[:, "valid_loss"]
@@ -69,9 +69,7 @@ def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(digits_small)
     _, held_out = holdout_rows(len(X), 0.2, seed=0)  # random_state=0
     rows = torch.from_numpy(X_net[held_out])
     with torch.no_grad():
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            ae.net_.module_(rows), rows
-        )
+        loss = ae.net_.criterion_(ae.net_.module_(rows), rows)
     assert float(loss) == pytest.approx(valid[best_epoch - 1], rel=1e-4)
     assert valid[best_epoch - 1] != pytest.approx(valid[-1], rel=1e-4)
     assert len(held_out) == 80  # 20% of the 400 rows

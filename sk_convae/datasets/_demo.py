@@ -9,7 +9,9 @@ from sk_convae.datasets._mnist import fetch_mnist
 DEMO_DATASETS = ("digits", "mnist")
 
 
-def load_demo_data(dataset="digits", *, data_home=None, n_train=None, n_test=None):
+def load_demo_data(
+    dataset="digits", *, data_home=None, n_train=None, n_test=None, progress=False
+):
     """A train/test split of a small image dataset, for examples and the demo.
 
     Parameters
@@ -22,6 +24,9 @@ def load_demo_data(dataset="digits", *, data_home=None, n_train=None, n_test=Non
         For ``'mnist'``: passed to :func:`fetch_mnist`.
     n_train, n_test : int, default=None
         Keep only the first rows of each split.
+    progress : bool, default=False
+        For ``'mnist'``: show a progress bar while downloading (see
+        :func:`fetch_mnist`).
 
     Returns
     -------
@@ -36,8 +41,12 @@ def load_demo_data(dataset="digits", *, data_home=None, n_train=None, n_test=Non
         )
         shape = (8, 8)
     elif dataset == "mnist":
-        X_train, y_train = fetch_mnist(data_home, subset="train", return_X_y=True)
-        X_test, y_test = fetch_mnist(data_home, subset="test", return_X_y=True)
+        X_train, y_train = fetch_mnist(
+            data_home, subset="train", return_X_y=True, progress=progress
+        )
+        X_test, y_test = fetch_mnist(
+            data_home, subset="test", return_X_y=True, progress=progress
+        )
         shape = (28, 28)
     else:
         raise ValueError(f"dataset must be one of {DEMO_DATASETS}, got {dataset!r}.")
