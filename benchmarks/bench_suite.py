@@ -211,6 +211,9 @@ def main(argv=None):
                 path.write_text(json.dumps(result, indent=1))
                 runs.append(result)
                 print(json.dumps(result), flush=True)
+    # the table holds every saved run, this invocation's and earlier ones
+    saved = sorted((args.out / "runs").glob("*.json"))
+    runs = [json.loads(path.read_text()) for path in saved]
     (args.out / "results.md").write_text(table(runs))
     (args.out / "results.json").write_text(
         json.dumps({**environment(), "runs": runs}, indent=1)

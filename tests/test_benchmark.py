@@ -172,3 +172,44 @@ def test_scale_benchmark_writes_tables_json_and_figure(tiny_mnist, tmp_path):
         assert run["transform_output_mb"] > 0
     assert "| 600 | memmap |" in (out / "results.md").read_text()
     assert (out / "scale.png").stat().st_size > 10_000
+
+
+def _load_script(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_suite_benchmark_compares_with_pca_and_writes_tables(tmp_path, monkeypatch):
+    from sk_convae import _estimator
+
+    monkeypatch.setattr(_estimator, "AUTO_MAX_EPOCHS", 2)  # a short fit
+    bench_suite = _load_script("bench_suite")
+    out = tmp_path / "suite"
+    bench_suite.main(["--only", "digits", "--widths", "4", "--baseline"] + [
+        "--out", str(out)])  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    runs = {run["method"]: run for run in results["runs"]}
+    assert set(runs) == {"pca", "autoencoder", "baseline"}
+    assert runs["autoencoder"]["epochs"] == 2 and runs["baseline"]["epochs"] == 15
+    assert all(run["test_mse"] > 0 for run in runs.values())
+    assert "cpu_flags" in results["machine"]
+    assert "| digits | 4 | " in (out / "results.md").read_text()
+
+
+def test_speed_benchmark_measures_fit_raw_loop_and_transform(tmp_path, monkeypatch):
+    bench_speed = _load_script("bench_speed")
+    original = bench_speed.data
+    # two epochs of the digits instead of forty
+    monkeypatch.setattr(
+        bench_speed, "data", lambda name, home: (*original(name, home)[:3], 2)
+    )
+    bench_speed.main(["--quick", "--out", str(tmp_path)])
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert [run["setting"] for run in runs] == ["new defaults", "previous defaults"]
+    for run in runs:
+        assert run["fit_rows_per_s"] > 0 and run["raw_loop_rows_per_s"] > 0
+        assert run["codes_max_abs_diff_vs_float32"] < 1e-3
