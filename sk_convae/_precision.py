@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from skorch import NeuralNet
+from skorch.dataset import unpack_data
 
 from sk_convae._interrupt import InterruptMixin
 
@@ -39,7 +40,10 @@ def bf16_is_fast(device):
     """Whether ``device`` has bfloat16 arithmetic (not an emulation)."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch < 2.4 has no emulation to exclude
+            return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         flags = cpu_flags()
         return flags["avx512_bf16"] or flags["amx_bf16"]
@@ -93,7 +97,7 @@ class MixedPrecisionNet(InterruptMixin, NeuralNet):
         if self.grad_scaler_ is None:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
-        Xi, yi = batch
+        Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         self.grad_scaler_.scale(loss).backward()
