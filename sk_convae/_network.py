@@ -138,7 +138,7 @@ class FlatImageAutoEncoder(nn.Module):
 
 
 # ----------------------------------------------------------------------------------
-# The default network: strided convolutions and a dense bottleneck
+# The previous default: strided convolutions and a dense bottleneck
 
 
 class DenseConvAutoEncoder(FlatImageAutoEncoder):
