@@ -1218,6 +1218,11 @@ class ConvAutoEncoderTransformer(
                 stacklevel=2,
             )
         super().__setstate__(state)
+        net = getattr(self, "net_", None)
+        if net is not None and isinstance(net.device, torch.device):
+            # skorch maps a CUDA-fitted net to torch.device('cpu') on a machine
+            # without CUDA; keep the device a string, as it is after fit
+            net.device = str(net.device)
 
     # ------------------------------------------------------------------------------
     # sklearn plumbing

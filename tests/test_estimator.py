@@ -337,6 +337,18 @@ def test_fitted_estimator_pickles(digits_small):
     assert_array_equal(pickle.loads(pickle.dumps(ae)).transform(X), ae.transform(X))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_model_pickled_on_cuda_unpickles_on_a_cpu_only_machine(digits_small):
+    X = digits_small[0][:100]
+    ae = ConvAutoEncoderTransformer(n_components=2, **FAST).fit(X)
+    codes = ae.transform(X)
+    ae.net_.device = "cuda"  # as if fitted on a GPU: skorch maps it back to the CPU
+    with pytest.warns(UserWarning, match="not available"):
+        loaded = pickle.loads(pickle.dumps(ae))
+    assert loaded.net_.device == "cpu"
+    assert_array_equal(loaded.transform(X), codes)
+
+
 def test_dataframe_in_fit_then_score_and_transform_without_warnings(digits_small):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(digits_small[0], columns=[f"p{i}" for i in range(64)])

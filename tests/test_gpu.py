@@ -76,3 +76,62 @@ def test_gpu_model_loads_and_transforms_on_a_cpu_only_machine(
         rtol=1e-3,
         atol=1e-2,
     )
+
+
+def test_auto_precision_is_bfloat16_on_a_bf16_gpu(gpu_model):
+    expected = "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    assert gpu_model.precision_ == expected
+
+
+def test_float16_trains_with_a_gradient_scaler_on_cuda(digits):
+    X = digits[0]
+    ae = ConvAutoEncoderTransformer(
+        n_components=8, device="cuda", precision="float16", **{**FAST, "max_epochs": 10}
+    ).fit(X)
+    assert ae.precision_ == "float16"
+    codes = ae.transform(X)
+    assert codes.dtype == np.float32 and np.isfinite(codes).all()
+    assert -ae.score(X) < 0.5 * np.mean((X - X.mean(axis=0)) ** 2)
+
+
+def test_saved_gpu_model_loads_on_a_cpu_only_machine(gpu_model, digits, tmp_path):
+    X = digits[0]
+    gpu_model.save(tmp_path / "ae.safetensors")
+    np.save(tmp_path / "X.npy", X)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, torch
+        from sk_convae import ConvAutoEncoderTransformer
+        assert not torch.cuda.is_available()
+        ae = ConvAutoEncoderTransformer.load({str(tmp_path / "ae.safetensors")!r})
+        assert ae.net_.device == "cpu"
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.save({str(tmp_path / "codes.npy")!r}, ae.transform(X))
+        """
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env)
+    assert_allclose(
+        np.load(tmp_path / "codes.npy"), gpu_model.transform(X), rtol=1e-3, atol=1e-3
+    )
+    # and back on the GPU in this process
+    again = ConvAutoEncoderTransformer.load(tmp_path / "ae.safetensors", device="cuda")
+    assert_allclose(again.transform(X), gpu_model.transform(X), rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_export_of_a_gpu_model_matches_transform(gpu_model, digits, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    X = digits[0].astype(np.float32)
+    model = gpu_model.to_onnx("encoder", dtype=np.float32)
+    session = ort.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    (codes,) = session.run(None, {session.get_inputs()[0].name: X})
+    # the export is a float32 CPU copy: as exact as the model loaded on the CPU
+    gpu_model.save(tmp_path / "ae.safetensors")
+    on_cpu = ConvAutoEncoderTransformer.load(tmp_path / "ae.safetensors", device="cpu")
+    assert_allclose(codes, on_cpu.transform(X), rtol=1e-4, atol=1e-4)
+    # the GPU's float32 convolutions may use TF32: within 1e-3 of it
+    assert_allclose(codes, gpu_model.transform(X), rtol=0, atol=1e-3)
+    assert next(gpu_model.net_.module_.parameters()).is_cuda  # left on the GPU
