@@ -54,7 +54,7 @@ def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(digits_small)
         early_stopping=True,
         validation_fraction=0.2,
         n_iter_no_change=2,
-        tol=0.005,  # in loss units: small gains do not count, so it stops early
+        tol=0.005,  # relative: gains under 0.5% do not count, so it stops early
         **{**FAST, "max_epochs": 60},
     ).fit(X)
     valid = ae.history_[:, "valid_loss"]
@@ -73,6 +73,37 @@ def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(digits_small)
     assert float(loss) == pytest.approx(valid[best_epoch - 1], rel=1e-4)
     assert valid[best_epoch - 1] != pytest.approx(valid[-1], rel=1e-4)
     assert len(held_out) == 80  # 20% of the 400 rows
+
+
+def test_auto_early_stopping_holds_out_rows_where_auto_epochs_are_many(digits):
+    # 1,797 rows: max_epochs='auto' would make 100 passes over them
+    X = digits[0]
+    ae = ConvAutoEncoderTransformer(
+        n_components=4, image_shape=(8, 8), random_state=0
+    ).fit(X)
+    assert "early_stopping" in dict(ae.net_.callbacks_)
+    assert np.isfinite(ae.history_[:, "valid_loss"]).all()
+    assert ae.n_iter_ < 100  # it stopped before the step budget was spent
+    # an explicit max_epochs leaves the length to the user: no rows held out
+    fixed = ConvAutoEncoderTransformer(n_components=4, **FAST).fit(X)
+    assert "early_stopping" not in dict(fixed.net_.callbacks_)
+    assert "valid_loss" not in fixed.history_[-1]
+
+
+@pytest.mark.parametrize(
+    "n_samples, expected",
+    [
+        (400, False),  # 40 rows held out: too few to judge by
+        (1_797, True),
+        (30_000, True),  # 27,000 rows: 28 epochs of 'auto'
+        (45_000, False),  # 19 epochs
+        (60_000, False),  # MNIST: 13 epochs
+    ],
+)
+def test_auto_early_stopping_is_on_for_small_data_only(n_samples, expected):
+    assert ConvAutoEncoderTransformer()._stops_early(n_samples, 1) is expected
+    assert not ConvAutoEncoderTransformer(max_epochs=50)._stops_early(n_samples, 1)
+    assert ConvAutoEncoderTransformer(early_stopping=True)._stops_early(n_samples, 1)
 
 
 def test_early_stopping_needs_enough_rows():
