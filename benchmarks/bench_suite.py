@@ -17,7 +17,9 @@ pixels in [0, 1] (PCA's reconstructions are not clipped):
 
 Patches are uint8, as photos are stored; the estimator reads them as 0..255.
 ``--baseline`` adds the previous defaults (``architecture='dense', max_epochs=15,
-precision='float32'``) beside each entry, to compare in one run on one machine.
+precision='float32'``) beside each entry, to compare in one run on one machine;
+``--augmented`` adds ``augmentation='dihedral'`` (random flips and turns) on the
+photo entries at d=32.
 
     python benchmarks/bench_suite.py --data-home ../shared/data          # everything
     python benchmarks/bench_suite.py --only photos-rgb32 --widths 32     # one entry
@@ -52,6 +54,8 @@ ENTRIES = {
     "mnist": ((16, 32), lambda home: mnist(home)),
 }
 BASELINE = dict(architecture="dense", max_epochs=15, precision="float32")
+# --augmented: the default with random flips and turns, on the photo entries at d=32
+AUGMENTED = dict(augmentation="dihedral")
 
 
 # ----------------------------------------------------------------------------------
@@ -140,7 +144,7 @@ def run(entry, method, d, data):
     if method == "pca":
         estimator = PCA(d, random_state=0)
     else:
-        params = BASELINE if method == "baseline" else {}
+        params = {"baseline": BASELINE, "augmented": AUGMENTED}.get(method, {})
         estimator = ConvAutoEncoderTransformer(
             d, image_shape=image_shape, random_state=0, **params
         )
@@ -156,6 +160,8 @@ def run(entry, method, d, data):
         "fit_seconds": seconds,
         "precision": getattr(estimator, "precision_", "float64"),
         "epochs": getattr(estimator, "n_epochs_", None),
+        # epochs actually trained: fewer than planned where early stopping ended it
+        "epochs_trained": getattr(estimator, "n_iter_", None),
         "rows": [len(X_train), len(X_test)],
     }
 
@@ -163,7 +169,7 @@ def run(entry, method, d, data):
 def table(runs):
     lines = [
         "| entry | d | PCA test MSE | method | test MSE | PCA's MSE / this | "
-        "train MSE | epochs | precision | fit (s) |",
+        "train MSE | epochs (planned) | precision | fit (s) |",
         "|---|---:|---:|---|---:|---:|---:|---:|---|---:|",
     ]
     pca = {(r["entry"], r["n_components"]): r for r in runs if r["method"] == "pca"}
@@ -172,10 +178,14 @@ def table(runs):
             continue
         base = pca.get((r["entry"], r["n_components"]))
         ratio = f"{base['test_mse'] / r['test_mse']:.2f}x" if base else "-"
+        epochs = r["epochs"]
+        trained = r.get("epochs_trained")
+        if trained is not None and trained != epochs:
+            epochs = f"{trained} ({epochs})"
         lines.append(
             f"| {r['entry']} | {r['n_components']} | "
             f"{base['test_mse']:.5f} | {r['method']} | {r['test_mse']:.5f} | "
-            f"{ratio} | {r['train_mse']:.5f} | {r['epochs']} | {r['precision']} | "
+            f"{ratio} | {r['train_mse']:.5f} | {epochs} | {r['precision']} | "
             f"{r['fit_seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
@@ -188,6 +198,7 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", choices=list(ENTRIES), default=None)
     parser.add_argument("--widths", nargs="*", type=int, default=None)
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--augmented", action="store_true")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
 
@@ -202,7 +213,8 @@ def main(argv=None):
             print(f"skipping {entry}: {exc}", file=sys.stderr)
             continue
         for d in args.widths or widths:
-            for method in methods:
+            augmented = args.augmented and entry.startswith("photos") and d == 32
+            for method in methods + (["augmented"] if augmented else []):
                 path = args.out / "runs" / f"{entry}-{method}-d{d}.json"
                 if args.resume and path.exists():
                     runs.append(json.loads(path.read_text()))

@@ -38,6 +38,9 @@ BLOCK_BYTES = 2**20
 BUFFER_BYTES = 64 * 2**20
 # Batches prepared ahead of the one the network trains on.
 PREFETCH_BATCHES = 3
+# the last entry of the seed of an epoch's augmentation generator (the shuffling's
+# has none): a stream of its own
+AUGMENT_STREAM = 1
 
 
 # ----------------------------------------------------------------------------------
@@ -385,11 +388,16 @@ class BatchLoader:
         rows ``rank * m`` to ``(rank + 1) * m`` with ``m = n // world_size`` (the
         last ``n % world_size`` rows are left out), and shuffles it with its own
         seed; ``batch_size`` is then the per-process batch.
+    augment : callable, default=None
+        ``augment(batch, rng) -> batch`` applied to each float32 batch before it
+        leaves the CPU (``sk_convae._augment.RandomFlips``), with its own
+        generator seeded by ``(seed, epoch, rank)``: the rows of each batch are
+        the same with or without it.
     """
 
     def __init__(
         self, dataset, *, batch_size, shuffle=False, drop_last=False, seed=0,
-        start_epoch=0, device="cpu", rank=0, world_size=1,
+        start_epoch=0, device="cpu", rank=0, world_size=1, augment=None,
     ):  # fmt: skip
         if world_size > 1:  # this process's contiguous shard of the rows
             per_rank = len(dataset) // world_size
@@ -402,6 +410,7 @@ class BatchLoader:
         self.device = torch.device(device)
         self.rank = rank
         self.world_size = world_size
+        self.augment = augment
         self.epochs_started = start_epoch
 
     def __len__(self):
@@ -409,9 +418,11 @@ class BatchLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epochs_started, self.rank])
+        key = [self.seed, self.epochs_started, self.rank]
+        rng = np.random.default_rng(key)
+        augment_rng = np.random.default_rng([*key, AUGMENT_STREAM])
         self.epochs_started += 1
-        batches = _Prefetcher(self._cpu_batches(rng), PREFETCH_BATCHES)
+        batches = _Prefetcher(self._cpu_batches(rng, augment_rng), PREFETCH_BATCHES)
         try:
             for batch in batches:
                 batch = batch.to(self.device, non_blocking=True)
@@ -419,11 +430,14 @@ class BatchLoader:
         finally:
             batches.close()
 
-    def _cpu_batches(self, rng):
-        """Float32 batches on the CPU (pinned for CUDA), in the epoch's order."""
+    def _cpu_batches(self, rng, augment_rng):
+        """Float32 batches on the CPU (pinned for CUDA), in the epoch's order,
+        augmented when the loader augments."""
         pin = self.device.type == "cuda"
         for raw in self._raw_batches(rng):
             batch = self.dataset.to_net(raw)
+            if self.augment is not None:
+                batch = self.augment(batch, augment_rng)
             yield batch.pin_memory() if pin else batch
 
     def _raw_batches(self, rng):
