@@ -619,7 +619,7 @@ class ConvAutoEncoderTransformer(
             "loss": _resolve_loss(self.loss, kind, stats, self.architecture),
             "device": device,
             "precision": resolve_precision(self.precision, device),
-            "clip_output": _clips_output(self.architecture, kind),
+            "clip_output": _output_is_clipped(self.architecture, kind),
             "input_dtype": X.dtype.str,
             "callbacks": _check_callbacks(self.callbacks),
         }
@@ -1390,7 +1390,7 @@ def _auto_epochs(steps_per_epoch):
 PCA_ROWS = 10_000
 
 
-def _clips_output(architecture, kind):
+def _output_is_clipped(architecture, kind):
     """architecture='residual' outputs intensities directly: clipped to [0, 1]."""
     return architecture == "residual" and kind == INTENSITY
 
