@@ -112,3 +112,17 @@ def test_augmented_fit_is_reproducible_and_transform_never_flips(digits_small):
 def test_augmentation_is_validated_before_training(digits_small):
     with pytest.raises(ValueError, match="augmentation"):
         ConvAutoEncoderTransformer(augmentation="flip", **FAST).fit(digits_small[0])
+
+
+def test_augmented_model_pickles_and_partial_fit_keeps_flipping(digits_small):
+    import pickle
+
+    X = digits_small[0]
+    ae = ConvAutoEncoderTransformer(n_components=4, augmentation="mirror", **FAST)
+    ae.fit(X)
+    restored = pickle.loads(pickle.dumps(ae))
+    assert_array_equal(restored.transform(X), ae.transform(X))
+    loader = dict(restored.net_.get_params())["iterator_train__augment"]
+    assert isinstance(loader, RandomFlips) and loader.kind == "mirror"
+    restored.partial_fit(X)  # trains on flipped rows too, and still encodes
+    assert np.isfinite(restored.transform(X)).all()
