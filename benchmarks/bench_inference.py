@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._benchmark import environment
+from sk_convae._benchmark import write_results
 from sk_convae.datasets import fetch_mnist
 
 
@@ -132,11 +132,7 @@ def main(argv=None):
             f"| {r['path']} | {r['rows_per_s']:,.0f} | {r['rows_per_s'] / base:.2f}x | "
             f"{r['max_abs_diff']:.1e} |"
         )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
-    (args.out / "results.json").write_text(
-        json.dumps({**environment(), "runs": runs}, indent=1)
-    )
+    write_results(args.out, "\n".join(lines) + "\n", runs)
     print("\n".join(lines))
 
 

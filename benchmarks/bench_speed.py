@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._benchmark import environment
+from sk_convae._benchmark import write_results
 from sk_convae._precision import autocast
 
 SETTINGS = {
@@ -136,11 +136,7 @@ def main(argv=None):
         for setting in SETTINGS:
             runs.append(measure(name, setting, X, X_test, image_shape, epochs))
             print(json.dumps(runs[-1]), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.md").write_text(table(runs))
-    (args.out / "results.json").write_text(
-        json.dumps({**environment(), "runs": runs}, indent=1)
-    )
+    write_results(args.out, table(runs), runs)
     print(table(runs))
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._benchmark import environment
+from sk_convae._benchmark import write_results
 
 TRAIN_PHOTOS = ["china.jpg", "flower.jpg", "astronaut", "coffee"]
 TEST_PHOTOS = ["chelsea", "rocket", "stereo_motorcycle"]
@@ -226,10 +226,7 @@ def main(argv=None):
     # the table holds every saved run, this invocation's and earlier ones
     saved = sorted((args.out / "runs").glob("*.json"))
     runs = [json.loads(path.read_text()) for path in saved]
-    (args.out / "results.md").write_text(table(runs))
-    (args.out / "results.json").write_text(
-        json.dumps({**environment(), "runs": runs}, indent=1)
-    )
+    write_results(args.out, table(runs), runs)
     print(table(runs))
 
 

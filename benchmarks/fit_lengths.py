@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._benchmark import environment
+from sk_convae._benchmark import write_results
 from sk_convae.datasets import fetch_mnist
 
 
@@ -63,11 +63,7 @@ def main(argv=None):
             f"| {args.n_components} | {r['max_epochs']} | {r['device']} | "
             f"{r['precision']} | {r['fit_seconds']:.1f} | {r['test_mse']:.5f} |"
         )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
-    (args.out / "results.json").write_text(
-        json.dumps({**environment(), "runs": runs}, indent=1)
-    )
+    write_results(args.out, "\n".join(lines) + "\n", runs)
     print("\n".join(lines))
 
 

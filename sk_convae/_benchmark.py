@@ -375,6 +375,17 @@ def environment():
     }
 
 
+def write_results(out, table, runs):
+    """Write ``table`` (markdown) to ``<out>/results.md`` and the machine, the
+    versions and ``runs`` to ``<out>/results.json``; the scripts of benchmarks/."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(table)
+    (out / "results.json").write_text(
+        json.dumps({**environment(), "runs": runs}, indent=1)
+    )
+
+
 def make_figures(runs, rows, X_test, y_test, out):
     """MSE vs n_components, reconstruction grids, and the 2-D codes."""
     import matplotlib
