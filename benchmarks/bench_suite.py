@@ -12,6 +12,11 @@ pixels in [0, 1] (PCA's reconstructions are not clipped):
   ``stereo_motorcycle``), which is what a user's new images are;
 - ``photos-gray32`` and ``photos-gray64``: the same photos in grey (plus
   ``camera`` for training and ``moon`` for testing), 32x32 and 64x64 patches;
+- ``photos-*-split``: the same, with the training photos cut in two: training
+  patches from the left 80% of each, 2,000 validation patches from the right 20%
+  (no training patch overlaps them). Beside PCA and the default, ``validated`` is
+  the default fitted with ``fit(X, X_val=validation patches)``: early stopping
+  then watches rows that share no pixel with the training rows;
 - ``digits``: scikit-learn's 8x8 digits, 1,347 rows for training, 450 for testing;
 - ``mnist``: 60,000 / 10,000 (``--data-home`` must hold ``mnist/``; skipped if not).
 
@@ -50,9 +55,15 @@ ENTRIES = {
     "photos-rgb32": ((8, 32, 64), lambda home: photo_patches(32, grey=False)),
     "photos-gray32": ((8, 32), lambda home: photo_patches(32, grey=True)),
     "photos-gray64": ((32,), lambda home: photo_patches(64, grey=True)),
+    # the same photos with the training photos cut in two (see photo_patches):
+    # default settings, with and without fit(X, X_val=...)
+    "photos-rgb32-split": ((8, 32, 64), lambda home: photo_patches(32, False, True)),
+    "photos-gray32-split": ((8, 32), lambda home: photo_patches(32, True, True)),
+    "photos-gray64-split": ((32,), lambda home: photo_patches(64, True, True)),
     "digits": ((4, 8, 16), lambda home: digits()),
     "mnist": ((16, 32), lambda home: mnist(home)),
 }
+VALIDATION_SHARE = 0.2  # of each training photo's width, for the -split entries
 BASELINE = dict(architecture="dense", max_epochs=15, precision="float32")
 # --augmented: the default with random flips and turns, on the photo entries at d=32
 AUGMENTED = dict(augmentation="dihedral")
@@ -85,19 +96,27 @@ def patches(image, n, size, rng):
     return out.reshape(n, -1)
 
 
-def photo_set(names, n, size, grey, seed):
+def grey_image(image):
+    """A photo in grey levels, uint8 (H, W)."""
+    if image.ndim == 2:
+        return image
     from skimage.color import rgb2gray
 
+    return (rgb2gray(image[..., :3]) * 255).round().astype(np.uint8)
+
+
+def photo_set(names, n, size, grey, seed, columns=(0.0, 1.0)):
+    """``n`` patches from the photos ``names``, each cut within its ``columns``
+    (fractions of the width), shuffled."""
     images = [photo(name) for name in names]
     if grey:
-        images = [
-            (rgb2gray(im[..., :3]) * 255).round().astype(np.uint8)
-            if im.ndim == 3
-            else im
-            for im in images
-        ]
+        images = [grey_image(im) for im in images]
     else:
         images = [im[..., :3] for im in images if im.ndim == 3]
+    images = [
+        im[:, round(columns[0] * im.shape[1]) : round(columns[1] * im.shape[1])]
+        for im in images
+    ]
     rng = np.random.default_rng(seed)
     counts = [n // len(images) + (i < n % len(images)) for i in range(len(images))]
     rows = np.concatenate(
@@ -106,12 +125,26 @@ def photo_set(names, n, size, grey, seed):
     return rows[rng.permutation(n)]
 
 
-def photo_patches(size, grey):
+def photo_patches(size, grey, split=False):
+    """Training and test patches, the image shape and validation patches (None).
+
+    ``split``: training patches from the left 80% of each training photo and 2,000
+    validation patches from the right 20%, which no training patch overlaps (rows
+    held out at random from patches of the same photos share their pixels with
+    training rows; benchmarks/study/photos.md).
+    """
     extra_train, extra_test = (["camera"], ["moon"]) if grey else ([], [])
-    train = photo_set(TRAIN_PHOTOS + extra_train, 10_000, size, grey, seed=0)
+    train_photos = TRAIN_PHOTOS + extra_train
+    columns = (0.0, 1 - VALIDATION_SHARE) if split else (0.0, 1.0)
+    train = photo_set(train_photos, 10_000, size, grey, seed=0, columns=columns)
     test = photo_set(TEST_PHOTOS + extra_test, 3_000 if size <= 32 else 2_000, size,
                      grey, seed=1)  # fmt: skip
-    return train, test, (1 if grey else 3, size, size)
+    val = None
+    if split:
+        val = photo_set(
+            train_photos, 2_000, size, grey, seed=2, columns=(columns[1], 1.0)
+        )
+    return train, test, (1 if grey else 3, size, size), val
 
 
 def digits():
@@ -119,7 +152,7 @@ def digits():
 
     X, _ = load_digits(return_X_y=True)
     X = np.round(X * 255 / 16).astype(np.uint8)
-    return X[:1347], X[1347:], (1, 8, 8)
+    return X[:1347], X[1347:], (1, 8, 8), None
 
 
 def mnist(data_home):
@@ -127,7 +160,7 @@ def mnist(data_home):
 
     train = fetch_mnist(data_home, return_X_y=True, download_if_missing=False)[0]
     test = fetch_mnist(data_home, subset="test", return_X_y=True)[0]
-    return train, test, (1, 28, 28)
+    return train, test, (1, 28, 28), None
 
 
 # ----------------------------------------------------------------------------------
@@ -140,7 +173,8 @@ def mse(estimator, X_test):
 
 
 def run(entry, method, d, data):
-    X_train, X_test, image_shape = data
+    X_train, X_test, image_shape, X_val = data
+    fit_params = {"X_val": X_val} if method == "validated" else {}
     if method == "pca":
         estimator = PCA(d, random_state=0)
     else:
@@ -149,7 +183,7 @@ def run(entry, method, d, data):
             d, image_shape=image_shape, random_state=0, **params
         )
     tic = time.perf_counter()
-    estimator.fit(X_train)
+    estimator.fit(X_train, **fit_params)
     seconds = time.perf_counter() - tic
     return {
         "entry": entry,
@@ -213,8 +247,11 @@ def main(argv=None):
             print(f"skipping {entry}: {exc}", file=sys.stderr)
             continue
         for d in args.widths or widths:
+            split = entry.endswith("-split")
             augmented = args.augmented and entry.startswith("photos") and d == 32
-            for method in methods + (["augmented"] if augmented else []):
+            extra = ["validated"] if split else []
+            extra += ["augmented"] if augmented and not split else []
+            for method in methods + extra:
                 path = args.out / "runs" / f"{entry}-{method}-d{d}.json"
                 if args.resume and path.exists():
                     runs.append(json.loads(path.read_text()))

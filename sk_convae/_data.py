@@ -141,12 +141,13 @@ class Stats:
         self.std = std
 
 
-def scan(X, positions=None):
+def scan(X, positions=None, *, name="Input X"):
     """Statistics of the rows of ``X`` (all, or the sorted ``positions``), in float64.
 
     Reads ``X`` block by block, so it holds one block in float64 at a time. Raises
     ``ValueError`` naming the first row that holds NaN or infinity, or a value
-    beyond ``MAX_MAGNITUDE`` (see ``sk_convae._scaling``).
+    beyond ``MAX_MAGNITUDE`` (see ``sk_convae._scaling``); ``name`` is what the
+    message calls the data.
     """
     n_total = 0
     mean = 0.0
@@ -158,14 +159,14 @@ def scan(X, positions=None):
             bad = int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
             what = "NaN" if np.isnan(block[bad]).any() else "infinity"
             raise ValueError(
-                f"Input X contains {what} in row {first_row(bad)}, the first row "
+                f"{name} contains {what} in row {first_row(bad)}, the first row "
                 "that is not finite; drop or impute such rows first."
             )
         block_low, block_high = float(block.min()), float(block.max())
         if max(-block_low, block_high) > MAX_MAGNITUDE:
             bad = int(np.flatnonzero((np.abs(block) > MAX_MAGNITUDE).any(axis=1))[0])
             raise ValueError(
-                f"Input X has a value of magnitude {np.abs(block[bad]).max():.3g} "
+                f"{name} has a value of magnitude {np.abs(block[bad]).max():.3g} "
                 f"in row {first_row(bad)}; values beyond {MAX_MAGNITUDE:.0e} are "
                 "not supported, as codes and reconstructions are float32 (at most "
                 "3.4e38). Divide X by a constant first: the scaling learned in fit "
@@ -576,3 +577,14 @@ class HoldoutSplit:
     def __call__(self, dataset, y=None, **fit_params):
         train, valid = holdout_rows(len(dataset), self.fraction, self.seed)
         return dataset.subset(train), dataset.subset(valid)
+
+
+class GivenValidation:
+    """skorch ``train_split``: every row trains; ``valid`` (a ``RowSource`` of the
+    caller's validation rows, ``fit``'s ``X_val``) is what is validated on."""
+
+    def __init__(self, valid):
+        self.valid = valid
+
+    def __call__(self, dataset, y=None, **fit_params):
+        return dataset, self.valid

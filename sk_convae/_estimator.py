@@ -28,6 +28,7 @@ from sk_convae._checkpoint import fingerprint as fit_fingerprint
 from sk_convae._checkpoint import restore as restore_checkpoint
 from sk_convae._data import (
     BatchLoader,
+    GivenValidation,
     HoldoutSplit,
     RowSource,
     block_rows,
@@ -200,10 +201,13 @@ class ConvAutoEncoderTransformer(
         there a network can learn the training rows by heart, and on a few
         thousand image patches it then reconstructs other images worse than PCA
         (on patches of other photos: 1.29 times PCA's error without it, PCA's
-        error with it). With an explicit ``max_epochs`` it is off.
+        error with it). With an explicit ``max_epochs`` it is off. Rows of
+        your own passed as ``fit(X, X_val=...)`` are watched instead of held-out
+        rows, and turn ``'auto'`` on.
 
     validation_fraction : float, default=0.1
-        Share of the rows held out for early stopping (only used then).
+        Share of the rows held out for early stopping (only used then, and not
+        when ``fit`` is given ``X_val``).
 
     n_iter_no_change : int, default=5
         Epochs without improvement before early stopping ends training.
@@ -408,7 +412,7 @@ class ConvAutoEncoderTransformer(
     # fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, X_val=None):
         """Train the autoencoder on ``X``: from scratch, or from the fitted model
         with ``warm_start=True``, or from the last checkpoint in ``checkpoint_dir``.
 
@@ -433,12 +437,31 @@ class ConvAutoEncoderTransformer(
         y : None
             Ignored; present for API consistency.
 
+        X_val : array-like of shape (n_val, n_features), default=None
+            Rows to watch for early stopping instead of holding out
+            ``validation_fraction`` of ``X`` (as in scikit-learn's
+            ``HistGradientBoostingRegressor.fit``); every row of ``X`` is then
+            trained on. Any of the array types ``X`` accepts, on the same scale,
+            never trained on. Pass images that ``X`` does not overlap: rows held
+            out at random from patches cut from a few images share their pixels
+            with the training rows and cannot tell learning by heart from
+            learning (on photos: ``benchmarks/study/photos.md``). Turns
+            ``early_stopping='auto'`` on; an error with ``early_stopping=False``.
+            In a ``Pipeline``: ``pipe.fit(X, step__X_val=X_val)`` (the steps
+            before are not applied to it).
+
         Returns
         -------
         self : object
             The fitted transformer.
         """
         with _unchanged_on_error(self):
+            if X_val is not None and self.early_stopping is False:
+                raise ValueError(
+                    "X_val is passed to fit while early_stopping=False: X_val is "
+                    "only used for early stopping. Set early_stopping to 'auto' or "
+                    "True, or leave X_val out."
+                )
             warm = self.warm_start and hasattr(self, "net_")
             if self.distributed and (warm or self.checkpoint_dir is not None):
                 raise ValueError(
@@ -457,14 +480,24 @@ class ConvAutoEncoderTransformer(
             if self.distributed:
                 accelerator = make_accelerator(config["device"], config["precision"])
                 seed = shared_seed(seed)  # random_state=None: rank 0's draw
+            if X_val is not None:
+                X_val = self._check_X_val(X_val, config)
             previous = self.net_ if warm else None
             checkpoint, state = None, None
             if self.checkpoint_dir is not None:
                 checkpoint, state = self._open_checkpoint(X, config, previous)
                 seed = checkpoint.seed = seed if state is None else state["seed"]
                 config["callbacks"].append(("epoch_checkpoint", checkpoint))
+            valid = None
+            if X_val is not None:
+                valid = RowSource(X_val, config["offset"], config["scale"])
             net = self._build_net(
-                config, X.shape[0], seed, one_cycle=True, accelerator=accelerator
+                config,
+                X.shape[0],
+                seed,
+                one_cycle=True,
+                accelerator=accelerator,
+                valid=valid,
             )
             source = RowSource(X, config["offset"], config["scale"])
             done, restore = 0, None
@@ -487,7 +520,9 @@ class ConvAutoEncoderTransformer(
                 config["device"] = process_device(accelerator)
                 # its own callbacks, so that initialising it leaves the trained ones be
                 own = {**config, "callbacks": copy.deepcopy(config["callbacks"])}
-                plain = self._build_net(own, X.shape[0], seed, one_cycle=True)
+                plain = self._build_net(
+                    own, X.shape[0], seed, one_cycle=True, valid=valid
+                )
                 net = to_plain_net(net, plain)
             self._set_fitted(net, config, seed)
         return self
@@ -706,6 +741,28 @@ class ConvAutoEncoderTransformer(
             k: v for k, v in config.items() if k not in ("callbacks", "input_dtype")
         }
 
+    def _check_X_val(self, X_val, config):
+        """``fit``'s validation rows, checked against ``X`` before any training:
+        the same number of features, finite, and within the scale learned from
+        ``X`` where that scale is one of intensities."""
+        n_features = getattr(X_val, "shape", (None, None))[1:2]
+        if n_features and n_features[0] != self.n_features_in_:
+            raise ValueError(
+                f"X_val has {n_features[0]} features per row and X has "
+                f"{self.n_features_in_}: validation rows must be images of the "
+                f"shape of X's, {config['image_shape']} (C, H, W)."
+            )
+        X_val = self._check_X(X_val, reset=False, min_samples=1)
+        offset, scale = config["offset"], config["scale"]
+        if X_val.dtype == np.uint8 and offset <= 0.0 and offset + scale >= 255.0:
+            return X_val
+        stats = scan(X_val, name="X_val")
+        if config["kind"] == INTENSITY:  # the loss compares with targets in [0, 1]
+            _check_within(
+                stats, offset, offset + scale, "the scale learned from X", "X_val"
+            )
+        return X_val
+
     def _check_scale(self, X):
         """A later partial_fit chunk: finite, and within the intensity scale of the
         first (uint8 within a 0..255 scale needs no pass)."""
@@ -725,7 +782,7 @@ class ConvAutoEncoderTransformer(
         shuffling (a fit resumed from a checkpoint).
         """
         n_train = len(source)
-        if net.train_split is not None:
+        if isinstance(net.train_split, HoldoutSplit):
             n_train -= math.ceil(self.validation_fraction * n_train)
         world_size = getattr(net, "iterator_train__world_size", 1)
         batch_size, drop_last, _ = epoch_plan(n_train, self.batch_size, world_size)
@@ -750,10 +807,13 @@ class ConvAutoEncoderTransformer(
         net.module_.eval()
         _drop_training_state(net)
 
-    def _stops_early(self, n_samples, world_size):
-        """``early_stopping`` made concrete for a fit on ``n_samples`` rows."""
+    def _stops_early(self, n_samples, world_size, *, has_valid=False):
+        """``early_stopping`` made concrete for a fit on ``n_samples`` rows
+        (``has_valid``: with validation rows of the user's, ``fit``'s X_val)."""
         if self.early_stopping != "auto":
             return self.early_stopping
+        if has_valid:
+            return True
         if self.max_epochs != "auto":
             return False
         n_valid = math.ceil(self.validation_fraction * n_samples)
@@ -764,14 +824,17 @@ class ConvAutoEncoderTransformer(
         )
         return _auto_epochs(steps_per_epoch) > AUTO_EARLY_STOPPING_EPOCHS
 
-    def _build_net(self, config, n_samples, seed, *, one_cycle, accelerator=None):
+    def _build_net(
+        self, config, n_samples, seed, *, one_cycle, accelerator=None, valid=None
+    ):
         """The skorch network for this configuration, not yet initialised.
 
         ``one_cycle`` schedules the learning rate over ``max_epochs`` epochs of
         ``n_samples`` rows (``fit``); without it the rate stays at ``lr``
         (``partial_fit``, which also never holds rows out). With an
         ``accelerator`` it is an ``AcceleratedNet`` whose processes each train on
-        their own shard of the rows.
+        their own shard of the rows. ``valid``, a ``RowSource`` of ``fit``'s
+        ``X_val``, is what early stopping watches in place of held-out rows.
         """
         world_size = 1 if accelerator is None else accelerator.num_processes
         if world_size > 1 and min(n_samples, self.batch_size) < 2 * world_size:
@@ -784,7 +847,12 @@ class ConvAutoEncoderTransformer(
         n = n_samples  # rows trained on in each epoch
         train_split = None
         monitors = []
-        if one_cycle and self._stops_early(n_samples, world_size):
+        stops_early = self._stops_early(
+            n_samples, world_size, has_valid=valid is not None
+        )
+        if one_cycle and stops_early and valid is not None:
+            train_split = GivenValidation(valid)
+        elif one_cycle and stops_early:
             n_valid = math.ceil(self.validation_fraction * n_samples)
             if n_valid < 1 or n_samples - n_valid < 2:
                 raise ValueError(
@@ -794,6 +862,7 @@ class ConvAutoEncoderTransformer(
                 )
             n = n_samples - n_valid
             train_split = HoldoutSplit(self.validation_fraction, seed)
+        if train_split is not None:
             monitors.append(
                 (
                     "early_stopping",
@@ -1509,12 +1578,12 @@ def _check_data_range(data_range):
     return float(values[0]), float(values[1])
 
 
-def _check_within(stats, low, high, what):
+def _check_within(stats, low, high, what, name="X"):
     # a relative margin for values that went through float arithmetic
     margin = 1e-6 * max(1.0, abs(low), abs(high))
     if stats.min < low - margin or stats.max > high + margin:
         raise ValueError(
-            f"X has values from {stats.min:.6g} to {stats.max:.6g}, outside "
+            f"{name} has values from {stats.min:.6g} to {stats.max:.6g}, outside "
             f"{what}, {low:.6g} to {high:.6g}. Pass data_range=(low, high) covering "
             "all of the data (every chunk, for partial_fit)."
         )

@@ -213,3 +213,30 @@ def test_speed_benchmark_measures_fit_raw_loop_and_transform(tmp_path, monkeypat
     for run in runs:
         assert run["fit_rows_per_s"] > 0 and run["raw_loop_rows_per_s"] > 0
         assert run["codes_max_abs_diff_vs_float32"] < 1e-3
+
+
+def test_suite_split_entries_validate_on_columns_no_training_patch_overlaps(
+    tmp_path, monkeypatch
+):
+    """The -split photo entries: training patches from the left 80% of each
+    training photo, X_val from the right 20%, and a 'validated' run that fits
+    with X_val beside the default one."""
+    from sk_convae import _estimator
+
+    monkeypatch.setattr(_estimator, "AUTO_MAX_EPOCHS", 2)  # a short fit
+    bench_suite = _load_script("bench_suite")
+    # synthetic "photos" whose pixels hold their column: 0..199
+    columns = np.broadcast_to(np.arange(200, dtype=np.uint8), (120, 200))
+    monkeypatch.setattr(bench_suite, "photo", lambda name: columns.copy())
+    train, test, shape, val = bench_suite.photo_patches(32, grey=True, split=True)
+    assert shape == (1, 32, 32) and len(train) == 10_000 and len(val) == 2_000
+    assert train.max() < 160 <= val.min()  # 80% of 200 columns
+    assert bench_suite.photo_patches(32, grey=True)[3] is None
+
+    out = tmp_path / "suite"
+    bench_suite.main(
+        ["--only", "photos-gray32-split", "--widths", "2", "--out", str(out)]
+    )
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [run["method"] for run in runs] == ["autoencoder", "pca", "validated"]
+    assert all(run["test_mse"] >= 0 for run in runs)

@@ -28,15 +28,21 @@ from sk_convae import ConvAutoEncoderTransformer
 out = sys.argv[1]
 X, _ = load_digits(return_X_y=True)
 rank = None
-for name, extra in [("plain", {}), ("early", {"early_stopping": True,
-                                              "validation_fraction": 0.2,
-                                              "n_iter_no_change": 2, "tol": 0.005,
-                                              "max_epochs": 30})]:
-    ae = ConvAutoEncoderTransformer(**{**PARAMS, **extra}, distributed=True).fit(X)
+early = {"n_iter_no_change": 2, "tol": 0.005, "max_epochs": 30}
+for name, extra, fit_params in [
+    ("plain", {}, {}),
+    ("early", {**early, "early_stopping": True, "validation_fraction": 0.2}, {}),
+    # validation rows of the caller's: every process validates on its share
+    ("xval", early, {"X_val": X[1500:]}),
+]:
+    rows = X[:1500] if fit_params else X
+    ae = ConvAutoEncoderTransformer(**{**PARAMS, **extra}, distributed=True)
+    ae.fit(rows, **fit_params)
     rank = torch.distributed.get_rank()
     torch.save(ae.net_.module_.state_dict(), f"{out}/{name}-rank{rank}.pt")
     with open(f"{out}/{name}-rank{rank}.json", "w") as f:
         json.dump({"train_loss": ae.history_[:, "train_loss"],
+                   "valid_loss": [e.get("valid_loss") for e in ae.history_],
                    "n_iter": ae.n_iter_, "world": torch.distributed.get_world_size(),
                    "device": ae.device_}, f)
     if rank == 0:
@@ -95,6 +101,16 @@ def test_two_processes_learn_as_one_does(ddp_run, digits):
 def test_early_stopping_stops_all_processes_together(ddp_run):
     info, _ = _load(ddp_run, "early", 0)
     assert info["n_iter"] < 30
+
+
+def test_x_val_stops_all_processes_together(ddp_run):
+    (info0, state0), (info1, state1) = (_load(ddp_run, "xval", r) for r in (0, 1))
+    assert info0["n_iter"] == info1["n_iter"] < 30
+    # both processes saw the loss of all of X_val, not of their own share
+    assert info0["valid_loss"] == info1["valid_loss"]
+    assert None not in info0["valid_loss"]
+    for key in state0:
+        assert_array_equal(state0[key].cpu(), state1[key].cpu())
 
 
 def test_distributed_in_one_process_trains_as_usual(digits_small):
