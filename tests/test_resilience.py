@@ -350,6 +350,24 @@ def test_a_stopped_fit_resumes_to_the_uninterrupted_model(
     )
 
 
+def test_a_stopped_fit_with_x_val_resumes_to_the_uninterrupted_model(digits, tmp_path):
+    X, X_val = digits[0][:400], digits[0][400:600]
+    # stops after epoch 3: neither epoch 2 nor 3 improves on epoch 1 by 3%, so the
+    # resumed fit must remember epoch 2
+    params = {**PARAMS, "max_epochs": 8, "n_iter_no_change": 2, "tol": 0.03}
+    reference = ConvAutoEncoderTransformer(**params).fit(X, X_val=X_val)
+    assert reference.n_iter_ == 3
+    ae = ConvAutoEncoderTransformer(
+        **params, checkpoint_dir=tmp_path, callbacks=[Interrupt(epochs=2)]
+    )
+    with pytest.raises(KeyboardInterrupt):
+        ae.fit(X, X_val=X_val)
+    ae.set_params(callbacks=None).fit(X, X_val=X_val)
+    assert ae.history_[:, "valid_loss"] == reference.history_[:, "valid_loss"]
+    assert ae.n_iter_ == reference.n_iter_
+    assert_array_equal(ae.transform(X), reference.transform(X))
+
+
 def test_the_checkpoint_is_one_file_of_data_written_after_every_epoch(
     digits_small, tmp_path, monkeypatch
 ):

@@ -60,14 +60,20 @@ def test_validation_fraction_is_not_used_with_x_val(split):
     np.testing.assert_array_equal(a.transform(X_val), b.transform(X_val))
 
 
-def test_a_memmap_x_val_gives_the_same_fit(split, tmp_path):
+def _memmap(X, tmp_path):
+    np.save(tmp_path / "val.npy", X)
+    return np.load(tmp_path / "val.npy", mmap_mode="r")
+
+
+def _dask(X, tmp_path):
+    da = pytest.importorskip("dask.array")
+    return da.from_array(X, chunks=64)
+
+
+@pytest.mark.parametrize("make_lazy", [_memmap, _dask], ids=["memmap", "dask"])
+def test_a_lazy_x_val_gives_the_same_fit(split, tmp_path, make_lazy):
     X, X_val = split
-    on_disk = np.lib.format.open_memmap(
-        tmp_path / "val.npy", mode="w+", dtype=X_val.dtype, shape=X_val.shape
-    )
-    on_disk[:] = X_val
-    on_disk.flush()
-    lazy = np.load(tmp_path / "val.npy", mmap_mode="r")
+    lazy = make_lazy(X_val, tmp_path)
     a = ConvAutoEncoderTransformer(**PARAMS).fit(X, X_val=X_val)
     b = ConvAutoEncoderTransformer(**PARAMS).fit(X, X_val=lazy)
     assert a.history_[:, "valid_loss"] == b.history_[:, "valid_loss"]
