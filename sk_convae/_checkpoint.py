@@ -67,18 +67,19 @@ _KEYS = (
 # What a fit is
 
 
-def fingerprint(estimator, X, config, start=None):
+def fingerprint(estimator, X, config, start=None, X_val=None):
     """What must be the same for a fit to continue another: a JSON-ready dict.
 
     ``config`` is the estimator's configuration for ``X`` (its scaling and loss);
-    ``start`` the module whose weights a warm start begins from, or None.
+    ``start`` the module whose weights a warm start begins from, or None;
+    ``X_val`` the validation rows given to ``fit``, or None.
     """
     params = {
         name: _plain(value)
         for name, value in sorted(estimator.get_params(deep=False).items())
         if name not in FREE_PARAMS
     }
-    return {
+    fields = {
         "params": params,
         "data": data_fingerprint(X),
         "scaling": {
@@ -88,6 +89,9 @@ def fingerprint(estimator, X, config, start=None):
         },
         "start": None if start is None else weights_digest(start),
     }
+    if X_val is not None:  # absent otherwise: checkpoints from before X_val match
+        fields["validation"] = data_fingerprint(X_val)
+    return fields
 
 
 def data_fingerprint(X):
@@ -153,6 +157,15 @@ def _differences(expected, found):
         problems.append(
             "the fit starts from other weights (warm_start=True continues the "
             "fitted model; the checkpoint began from another one, or from scratch)"
+        )
+    here, there = expected.get("validation"), found.get("validation")
+    if here != there:
+        problems.append(
+            "X_val is given here but not in the checkpoint's fit"
+            if there is None
+            else "X_val is not given here but was in the checkpoint's fit"
+            if here is None
+            else "X_val holds other rows than in the checkpoint's fit"
         )
     return problems
 

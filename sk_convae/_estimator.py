@@ -448,7 +448,9 @@ class ConvAutoEncoderTransformer(
             learning (on photos: ``benchmarks/study/photos.md``). Turns
             ``early_stopping='auto'`` on; an error with ``early_stopping=False``.
             In a ``Pipeline``: ``pipe.fit(X, step__X_val=X_val)`` (the steps
-            before are not applied to it).
+            before are not applied to it). With ``distributed=True`` each process
+            validates on an equal share (up to processes - 1 rows are left out).
+            The fitted model keeps no reference to it.
 
         Returns
         -------
@@ -485,7 +487,7 @@ class ConvAutoEncoderTransformer(
             previous = self.net_ if warm else None
             checkpoint, state = None, None
             if self.checkpoint_dir is not None:
-                checkpoint, state = self._open_checkpoint(X, config, previous)
+                checkpoint, state = self._open_checkpoint(X, config, previous, X_val)
                 seed = checkpoint.seed = seed if state is None else state["seed"]
                 config["callbacks"].append(("epoch_checkpoint", checkpoint))
             valid = None
@@ -524,6 +526,7 @@ class ConvAutoEncoderTransformer(
                     own, X.shape[0], seed, one_cycle=True, valid=valid
                 )
                 net = to_plain_net(net, plain)
+                _drop_training_state(net)
             self._set_fitted(net, config, seed)
         return self
 
@@ -710,14 +713,14 @@ class ConvAutoEncoderTransformer(
             "callbacks": _check_callbacks(self.callbacks),
         }
 
-    def _open_checkpoint(self, X, config, previous):
+    def _open_checkpoint(self, X, config, previous, X_val):
         """This fit's checkpoint callback, and the checkpoint to resume from (None
-        to start): read from ``checkpoint_dir``, refused if another fit wrote it."""
+        to start): read from ``checkpoint_dir``, refused if another fit wrote it
+        (other data, validation rows, parameters or starting weights)."""
+        start = None if previous is None else previous.module_
         checkpoint = EpochCheckpoint(
             self.checkpoint_dir,
-            fit_fingerprint(
-                self, X, config, start=None if previous is None else previous.module_
-            ),
+            fit_fingerprint(self, X, config, start=start, X_val=X_val),
             history_start=0 if previous is None else len(previous.history),
         )
         return checkpoint, checkpoint.read()
@@ -745,19 +748,36 @@ class ConvAutoEncoderTransformer(
         """``fit``'s validation rows, checked against ``X`` before any training:
         the same number of features, finite, and within the scale learned from
         ``X`` where that scale is one of intensities."""
-        n_features = getattr(X_val, "shape", (None, None))[1:2]
-        if n_features and n_features[0] != self.n_features_in_:
+        shape = getattr(X_val, "shape", None)
+        if shape is not None and len(shape) == 2 and shape[1] != self.n_features_in_:
             raise ValueError(
-                f"X_val has {n_features[0]} features per row and X has "
+                f"X_val has {shape[1]} features per row and X has "
                 f"{self.n_features_in_}: validation rows must be images of the "
                 f"shape of X's, {config['image_shape']} (C, H, W)."
             )
         X_val = self._check_X(X_val, reset=False, min_samples=1)
+        x_kind = np.dtype(config["input_dtype"]).kind
+        if X_val.dtype.kind != x_kind and "f" in (X_val.dtype.kind, x_kind):
+            warnings.warn(
+                f"X_val is {X_val.dtype} and X is {np.dtype(config['input_dtype'])}:"
+                " X_val must be on X's scale (the same pixels as X would hold them),"
+                " or its loss says nothing about the model.",
+                UserWarning,
+                stacklevel=3,
+            )
         offset, scale = config["offset"], config["scale"]
-        if X_val.dtype == np.uint8 and offset <= 0.0 and offset + scale >= 255.0:
+        data_range = _check_data_range(self.data_range)
+        if (
+            data_range is None
+            and X_val.dtype == np.uint8
+            and offset <= 0.0
+            and offset + scale >= 255.0
+        ):
             return X_val
         stats = scan(X_val, name="X_val")
-        if config["kind"] == INTENSITY:  # the loss compares with targets in [0, 1]
+        if data_range is not None:
+            _check_within(stats, *data_range, "data_range", "X_val")
+        elif config["kind"] == INTENSITY:  # the loss compares with targets in [0, 1]
             _check_within(
                 stats, offset, offset + scale, "the scale learned from X", "X_val"
             )
@@ -851,6 +871,12 @@ class ConvAutoEncoderTransformer(
             n_samples, world_size, has_valid=valid is not None
         )
         if one_cycle and stops_early and valid is not None:
+            if len(valid) < world_size:
+                raise ValueError(
+                    f"a fit in {world_size} processes validates each on its share "
+                    f"of X_val, which needs at least {world_size} rows (got "
+                    f"{len(valid)})."
+                )
             train_split = GivenValidation(valid)
         elif one_cycle and stops_early:
             n_valid = math.ceil(self.validation_fraction * n_samples)
@@ -1497,13 +1523,17 @@ def _drop_training_state(net):
     The learning-rate scheduler keeps a reference to the optimizer and early
     stopping a copy of the best weights. Pickled through the callbacks rather than
     through skorch's device-aware path, those tensors would not load on a machine
-    without the device they were trained on.
+    without the device they were trained on. The validation rows given to ``fit``
+    are the caller's data, perhaps a file or an unpicklable HDF5 dataset.
     """
     for name, callback in net.callbacks_:
         if name == "lr_schedule":
             callback.lr_scheduler_ = None
         elif name == "early_stopping":
             callback.best_model_weights_ = None
+    # fit's X_val: the fitted model must neither hold nor pickle the caller's data
+    if isinstance(net.train_split, GivenValidation):
+        net.train_split = None  # an attribute: set_params would re-initialise
 
 
 @contextlib.contextmanager

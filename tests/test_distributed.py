@@ -48,6 +48,12 @@ for name, extra, fit_params in [
     if rank == 0:
         joblib.dump(ae, f"{out}/{name}.joblib")
         np.save(f"{out}/{name}-codes.npy", ae.transform(X))
+try:  # fewer validation rows than processes
+    ConvAutoEncoderTransformer(**{**PARAMS, **early}, distributed=True).fit(
+        X[:1500], X_val=X[1500:1501])
+except ValueError as error:
+    with open(f"{out}/tiny-xval-rank{rank}.txt", "w") as f:
+        f.write(str(error))
 """
 
 
@@ -111,6 +117,12 @@ def test_x_val_stops_all_processes_together(ddp_run):
     assert None not in info0["valid_loss"]
     for key in state0:
         assert_array_equal(state0[key].cpu(), state1[key].cpu())
+
+
+def test_fewer_x_val_rows_than_processes_is_an_error_before_training(ddp_run):
+    for rank in (0, 1):
+        message = (ddp_run / f"tiny-xval-rank{rank}.txt").read_text()
+        assert "at least 2 rows (got 1)" in message
 
 
 def test_distributed_in_one_process_trains_as_usual(digits_small):

@@ -362,6 +362,13 @@ def test_a_stopped_fit_with_x_val_resumes_to_the_uninterrupted_model(digits, tmp
     )
     with pytest.raises(KeyboardInterrupt):
         ae.fit(X, X_val=X_val)
+    # other validation rows make another fit: its checkpoint is not resumed
+    with pytest.raises(ValueError, match="X_val holds other rows"):
+        ConvAutoEncoderTransformer(**params, checkpoint_dir=tmp_path).fit(
+            X, X_val=X_val[::-1]
+        )
+    with pytest.raises(ValueError, match="X_val is not given here"):
+        ConvAutoEncoderTransformer(**params, checkpoint_dir=tmp_path).fit(X)
     ae.set_params(callbacks=None).fit(X, X_val=X_val)
     assert ae.history_[:, "valid_loss"] == reference.history_[:, "valid_loss"]
     assert ae.n_iter_ == reference.n_iter_

@@ -6,6 +6,9 @@ network learns those images by heart. Rows from other images tell the two apart;
 ``X_val`` is how a user passes them (as in ``HistGradientBoostingRegressor.fit``).
 """
 
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 import sklearn
@@ -80,6 +83,40 @@ def test_a_lazy_x_val_gives_the_same_fit(split, tmp_path, make_lazy):
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
 
 
+def test_a_list_x_val_is_accepted(split):
+    X, X_val = split
+    a = ConvAutoEncoderTransformer(**PARAMS).fit(X, X_val=X_val)
+    b = ConvAutoEncoderTransformer(**PARAMS).fit(X, X_val=X_val.tolist())
+    assert a.history_[:, "valid_loss"] == b.history_[:, "valid_loss"]
+
+
+def test_the_fitted_model_keeps_no_reference_to_x_val(split, tmp_path):
+    """An HDF5 dataset cannot be pickled, and the validation rows are the
+    caller's data: neither may end up in a joblib file of the model."""
+    h5py = pytest.importorskip("h5py")
+    X, X_val = split
+    with h5py.File(tmp_path / "val.h5", "w") as f:
+        f["rows"] = X_val
+    with h5py.File(tmp_path / "val.h5", "r") as f:
+        ae = ConvAutoEncoderTransformer(**PARAMS).fit(X, X_val=f["rows"])
+    assert ae.net_.train_split is None
+    without = ConvAutoEncoderTransformer(**PARAMS).fit(X)
+    size, size_without = len(pickle.dumps(ae)), len(pickle.dumps(without))
+    assert abs(size - size_without) < 2_000  # not X_val's 100 kB
+    copy = pickle.loads(pickle.dumps(ae))
+    np.testing.assert_array_equal(copy.transform(X), ae.transform(X))
+
+
+def test_x_val_of_another_kind_of_dtype_than_x_warns(split):
+    X, X_val = split
+    X8 = X.astype(np.uint8)  # the digits are 0..16: uint8 reads them as 0..255
+    with pytest.warns(UserWarning, match=r"X_val is float64 and X is uint8"):
+        ConvAutoEncoderTransformer(**PARAMS).fit(X8, X_val=X_val / 255)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ConvAutoEncoderTransformer(**PARAMS).fit(X8, X_val=X_val.astype(np.uint8))
+
+
 def test_x_val_is_not_modified(split):
     X, X_val = split
     X_val = X_val.copy()
@@ -122,8 +159,13 @@ def test_x_val_is_routed_with_metadata_routing(split):
             r"X_val contains NaN in row 0",
         ),
         (lambda V: V, {"early_stopping": False}, r"while early_stopping=False"),
+        (
+            lambda V: V - 1.0,
+            {"data_range": (0, 16)},
+            r"X_val has values from -1 to 15, outside data_range",
+        ),
     ],
-    ids=["features", "scale", "nan", "early-stopping-off"],
+    ids=["features", "scale", "nan", "early-stopping-off", "data-range"],
 )
 def test_bad_x_val_is_refused_before_training(split, make_bad, params, message):
     X, X_val = split
