@@ -746,8 +746,8 @@ class ConvAutoEncoderTransformer(
 
     def _check_X_val(self, X_val, config):
         """``fit``'s validation rows, checked against ``X`` before any training:
-        the same number of features, finite, and within the scale learned from
-        ``X`` where that scale is one of intensities."""
+        the same number of features, finite, and within ``data_range`` or else
+        the scale learned from ``X`` where that scale is one of intensities."""
         shape = getattr(X_val, "shape", None)
         if shape is not None and len(shape) == 2 and shape[1] != self.n_features_in_:
             raise ValueError(
@@ -765,33 +765,27 @@ class ConvAutoEncoderTransformer(
                 UserWarning,
                 stacklevel=3,
             )
-        offset, scale = config["offset"], config["scale"]
-        data_range = _check_data_range(self.data_range)
-        if (
-            data_range is None
-            and X_val.dtype == np.uint8
-            and offset <= 0.0
-            and offset + scale >= 255.0
-        ):
-            return X_val
-        stats = scan(X_val, name="X_val")
-        if data_range is not None:
-            _check_within(stats, *data_range, "data_range", "X_val")
-        elif config["kind"] == INTENSITY:  # the loss compares with targets in [0, 1]
-            _check_within(
-                stats, offset, offset + scale, "the scale learned from X", "X_val"
-            )
+        _check_on_scale(
+            X_val,
+            config["offset"],
+            config["scale"],
+            config["kind"],
+            "the scale learned from X",
+            data_range=_check_data_range(self.data_range),
+            name="X_val",
+        )
         return X_val
 
     def _check_scale(self, X):
         """A later partial_fit chunk: finite, and within the intensity scale of the
         first (uint8 within a 0..255 scale needs no pass)."""
-        low, high = self.data_offset_, self.data_offset_ + self.data_scale_
-        if X.dtype == np.uint8 and low <= 0.0 and high >= 255.0:
-            return
-        stats = scan(X)
-        if self._net_config["kind"] == INTENSITY:  # targets must stay in [0, 1]
-            _check_within(stats, low, high, "the scale learned by the first call")
+        _check_on_scale(
+            X,
+            self.data_offset_,
+            self.data_scale_,
+            self._net_config["kind"],
+            "the scale learned by the first call",
+        )
 
     def _train(self, net, source, seed, *, epochs, restore=None, start_epoch=0):
         """Train ``net`` on ``source`` for ``epochs`` epochs, seeded by ``seed``.
@@ -1606,6 +1600,23 @@ def _check_data_range(data_range):
             f"got {data_range!r}."
         )
     return float(values[0]), float(values[1])
+
+
+def _check_on_scale(X, offset, scale, kind, what, *, data_range=None, name=None):
+    """Rows for a model whose scale is fixed (a later partial_fit chunk, fit's
+    X_val): finite, within ``data_range`` when given, else within the scale
+    ``what`` where it is one of intensities (targets must stay in [0, 1]).
+    ``uint8`` within a 0..255 scale needs no pass. ``name`` is what messages call
+    the rows (X by default)."""
+    low, high = offset, offset + scale
+    if data_range is None and X.dtype == np.uint8 and low <= 0.0 and high >= 255.0:
+        return
+    names = {} if name is None else {"name": name}
+    stats = scan(X, **names)
+    if data_range is not None:
+        _check_within(stats, *data_range, "data_range", **names)
+    elif kind == INTENSITY:
+        _check_within(stats, low, high, what, **names)
 
 
 def _check_within(stats, low, high, what, name="X"):
