@@ -19,7 +19,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from sklearn.decomposition import PCA
 from skorch.callbacks import Callback
@@ -93,10 +92,7 @@ def main(argv=None):
             names, 2_000, 32, args.grey, 2, (0.75, 1)
         )
     pca = PCA(args.d, random_state=0).fit(X_train)
-    pca_mse = {}
-    for name, X in sets.items():
-        reconstruction = pca.inverse_transform(pca.transform(X))
-        pca_mse[name] = float(np.mean((reconstruction / 255 - X / 255) ** 2))
+    pca_mse = {name: bench_suite.mse(pca, X) for name, X in sets.items()}
     params = dict(kv.split("=", 1) for kv in args.set)
     params = {k: eval(v, {}) for k, v in params.items()}  # noqa: S307 (a CLI for us)
     callbacks = [EpochErrors(sets, pca_mse)]
