@@ -49,6 +49,7 @@ from sk_convae._distributed import (
     shared_seed,
     to_plain_net,
 )
+from sk_convae._inference import inference_encoder
 from sk_convae._network import (
     ClippedMSELoss,
     ConvCodeAutoEncoder,
@@ -526,6 +527,9 @@ class ConvAutoEncoderTransformer(
                     own, X.shape[0], seed, one_cycle=True, valid=valid
                 )
                 net = to_plain_net(net, plain)
+                # the Accelerator keeps the DDP-wrapped module and its optimizer
+                # (a second copy of the weights, on the GPU): let them go now
+                accelerator.free_memory()
                 _drop_training_state(net)
             self._set_fitted(net, config, seed)
         return self
@@ -1058,8 +1062,9 @@ class ConvAutoEncoderTransformer(
         """Validated rows on the caller's scale -> codes, float32."""
         source = RowSource(X, *self._scaling, check_finite=True)
         batches = BatchLoader(source, batch_size=self.batch_size, device=self._device)
+        encode = inference_encoder(self.net_.module_, self._device)
         return self._map_batches(
-            lambda batch: self.net_.module_.encode(batch[0]),
+            lambda batch: encode(batch[0]),
             batches,
             len(source),
             self.n_components_,
