@@ -7,8 +7,8 @@ turn) and compares the codes with those of ``transform`` as it was (float32,
 256-row batches). It also counts the float32 work per row, and so the GFLOP/s
 each path reaches:
 
-- ``transform, module's encode``: the estimator's path (input checks and scaling
-  included) with the network's own ``encode``, as before session 6;
+- ``transform, module's encode (before)``: the estimator's path (input checks and
+  scaling included) with the network's own ``encode``, as before session 6;
 - ``transform, prepared encoder``: the same with the encoder prepared for the CPU
   (``sk_convae/_inference.py``: BatchNorm folded, oneDNN layout), what ``transform``
   runs now, at two batch sizes;
@@ -38,23 +38,21 @@ from torch.utils.flop_counter import FlopCounterMode
 from sk_convae import ConvAutoEncoderTransformer
 from sk_convae import _estimator as estimator_module
 from sk_convae._benchmark import cpu_model, write_results
+from sk_convae._inference import _folded_convolution as folded_convolution
+from sk_convae._network import downsampled_sizes
 from sk_convae.datasets import fetch_mnist
 
 
 def folded_encoder(module):
-    """The conv encoder with each BatchNorm folded into its convolution (eval)."""
+    """The conv encoder with each BatchNorm folded into its convolution (eval), in
+    plain float32 layout: ``transform``'s folding without oneDNN's layout."""
+    *blocks, flatten, linear = module.encoder
+    _, height, width = module.image_shape
+    sizes = downsampled_sizes(height, width, len(blocks))
     layers = []
-    for block in module.encoder:
-        if block.__class__.__name__ != "DownBlock":
-            layers.append(block)
-            continue
-        conv, norm, _ = block
-        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-        merged = nn.Conv2d(conv.in_channels, conv.out_channels, 3, stride=2, padding=1)
-        merged.weight.data = conv.weight * scale[:, None, None, None]
-        merged.bias.data = norm.bias - norm.running_mean * scale
-        layers += [merged, nn.ReLU()]
-    return nn.Sequential(*layers).eval()
+    for block, size in zip(blocks, sizes):
+        layers += [folded_convolution(block, size), nn.ReLU()]
+    return nn.Sequential(*layers, flatten, linear).eval()
 
 
 def paths(ae):

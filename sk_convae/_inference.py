@@ -20,10 +20,10 @@ precision is traded for it.
 Only the strided encoders (``DownBlock`` stages, then ``Flatten`` and ``Linear``:
 ``architecture='residual'`` and ``'dense'``) are prepared; other networks, other
 devices, a torch without MKLDNN (or whose oneDNN entry points fail on a probe) use
-the module's ``encode`` unchanged. The
-prepared copy is cached beside the module (weakly: it goes when the module goes)
-and rebuilt when any weight or buffer changes (a refit, ``partial_fit``, loading a
-state dict), so callers never see a stale encoder.
+the module's ``encode`` unchanged. The prepared copy is cached beside the module
+(weakly: it goes when the module goes) and rebuilt when any weight or buffer
+changes (a refit, ``partial_fit``, loading a state dict), so callers never see a
+stale encoder.
 """
 
 import copy
@@ -145,7 +145,7 @@ class MkldnnConv2d(nn.Module):
         self.dilation, self.groups = conv.dilation, conv.groups
         weight = conv.weight.detach().to_mkldnn()
         # packed for these strides and paddings; torch.utils.mkldnn does the same
-        # through torch.jit, deprecated since torch 2.10
+        # through torch.jit, which warns "deprecated" in torch 2.13
         self.weight = torch._C._nn.mkldnn_reorder_conv2d_weight(
             weight, self.padding, self.stride, self.dilation, self.groups
         )
