@@ -20,6 +20,11 @@ each path reaches:
   linear (PCA) path and the last layer in float32;
 - ``bfloat16 autocast``: everything but the linear path under autocast.
 
+Timed in the same rounds: a 2,048 x 2,048 matrix product in float32 and in
+bfloat16, the rate of the CPU's best-tuned kernel. No convolution beats it, so
+its rate over the encoder's work per row bounds the rows/s of any exact (float32)
+path on this machine.
+
     python benchmarks/bench_inference.py --data-home ../shared/data
 
 Results: ``<out>/results.md`` and ``<out>/results.json`` (machine, every number).
@@ -98,6 +103,19 @@ def flops_per_row(module, rows):
     return counter.get_total_flops() / len(rows)
 
 
+def matmul_ceiling(size=2048, dtype=torch.float32):
+    """A function that multiplies two ``size`` x ``size`` matrices, and its FLOPs:
+    the rate of the CPU's best-tuned kernel, a ceiling no convolution reaches."""
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+
+    def run():
+        with torch.inference_mode():
+            return torch.mm(a, b)
+
+    return run, 2 * size**3
+
+
 def timed_rounds(candidates, n_rows, rounds):
     """Best rows/s of each candidate over ``rounds`` rounds, each round timing every
     candidate once in turn (so that a slow spell of a shared machine hits all), and
@@ -151,33 +169,58 @@ def main(argv=None):
             return torch.cat(parts).float().numpy()
 
         candidates[name] = encode
+    # the float32 and bfloat16 matrix-multiply ceilings, timed in the same rounds;
+    # "rows" of a ceiling are its FLOPs, so that its rate is FLOP/s
+    flops = flops_per_row(ae.net_.module_, scaled[:256])
+    ceilings = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        run, work = matmul_ceiling(dtype=dtype)
+        name = f"{str(dtype).removeprefix('torch.')} matrix multiply (2,048 x 2,048)"
+        ceilings[name] = work
+        candidates[name] = run
     rates, codes = timed_rounds(candidates, len(X), args.rounds)
+    for name, work in ceilings.items():
+        del codes[name]
+        # timed as len(X) "rows": rows/s * work / len(X) is FLOP/s
+        rates[name] = rates.pop(name) * work / len(X)
     reference = codes["transform, module's encode (before)"]
     runs = [
         {
             "path": name,
             "rows_per_s": rates[name],
             "max_abs_diff": float(np.abs(codes[name] - reference).max()),
+            "rms_diff": float(np.sqrt(np.mean((codes[name] - reference) ** 2))),
         }
-        for name in candidates
+        for name in codes
     ]
-    flops = flops_per_row(ae.net_.module_, scaled[:256])
     base = runs[0]["rows_per_s"]
+    peak = {name: rates[name] for name in ceilings}  # FLOP/s
+    float32_peak = next(iter(peak.values()))
     lines = [
         f"MNIST test images, d=32, 4 epochs; largest code {np.abs(reference).max():.2f}"
         f"; {cpu_model()}, {torch.get_num_threads()} threads",
         "",
         f"float32 work per row {flops / 1e6:.2f} MFLOP (2 per multiply-add)",
         "",
-        "| path | rows/s | vs transform | GFLOP/s | largest code difference |",
-        "|---|---:|---:|---:|---:|",
+        "| path | rows/s | vs transform | GFLOP/s | of float32 matmul | "
+        "largest code difference | RMS code difference |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
+        rate = r["rows_per_s"] * flops
         lines.append(
             f"| {r['path']} | {r['rows_per_s']:,.0f} | {r['rows_per_s'] / base:.2f}x | "
-            f"{r['rows_per_s'] * flops / 1e9:.0f} | {r['max_abs_diff']:.1e} |"
+            f"{rate / 1e9:.0f} | {rate / float32_peak:.0%} | {r['max_abs_diff']:.1e} | "
+            f"{r['rms_diff']:.1e} |"
         )
-    summary = {"flops_per_row": flops}
+    lines += ["", "| ceiling | GFLOP/s | rows/s at this rate | vs transform |"]
+    lines.append("|---|---:|---:|---:|")
+    for name, rate in peak.items():
+        lines.append(
+            f"| {name} | {rate / 1e9:.0f} | {rate / flops:,.0f} | "
+            f"{rate / flops / base:.2f}x |"
+        )
+    summary = {"flops_per_row": flops, "matmul_flops_per_s": peak}
     write_results(args.out, "\n".join(lines) + "\n", [summary, *runs])
     print("\n".join(lines))
 

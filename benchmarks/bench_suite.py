@@ -37,6 +37,7 @@ scikit-image for the photos (``pip install scikit-image``).
 """
 
 import argparse
+import ast
 import json
 import sys
 import time
@@ -172,13 +173,16 @@ def mse(estimator, X_test):
     return float(np.mean((reconstruction / 255.0 - X_test / 255.0) ** 2))
 
 
-def run(entry, method, d, data):
+def run(entry, method, d, data, overrides=None):
     X_train, X_test, image_shape, X_val = data
     fit_params = {"X_val": X_val} if method == "validated" else {}
+    params = {}
     if method == "pca":
         estimator = PCA(d, random_state=0)
     else:
         params = {"baseline": BASELINE, "augmented": AUGMENTED}.get(method, {})
+        if method != "baseline":
+            params = {**params, **(overrides or {})}
         estimator = ConvAutoEncoderTransformer(
             d, image_shape=image_shape, random_state=0, **params
         )
@@ -197,6 +201,7 @@ def run(entry, method, d, data):
         # epochs actually trained: fewer than planned where early stopping ended it
         "epochs_trained": getattr(estimator, "n_iter_", None),
         "rows": [len(X_train), len(X_test)],
+        "overrides": {k: repr(v) for k, v in params.items()} if overrides else {},
     }
 
 
@@ -234,7 +239,20 @@ def main(argv=None):
     parser.add_argument("--baseline", action="store_true")
     parser.add_argument("--augmented", action="store_true")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="PARAM=VALUE",
+        nargs="+",
+        default=[],
+        help="change a parameter of the default estimator (not of --baseline), "
+        "e.g. lr=1e-2 (for studies of the recipe)",
+    )
     args = parser.parse_args(argv)
+    overrides = {
+        key: ast.literal_eval(value)
+        for key, value in (item.split("=", 1) for item in args.overrides)
+    }
 
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
     methods = ["pca", "autoencoder"] + (["baseline"] if args.baseline else [])
@@ -256,7 +274,7 @@ def main(argv=None):
                 if args.resume and path.exists():
                     runs.append(json.loads(path.read_text()))
                     continue
-                result = run(entry, method, d, data)
+                result = run(entry, method, d, data, overrides)
                 path.write_text(json.dumps(result, indent=1))
                 runs.append(result)
                 print(json.dumps(result), flush=True)

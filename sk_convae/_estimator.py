@@ -147,10 +147,10 @@ class ConvAutoEncoderTransformer(
 
     max_epochs : int or 'auto', default='auto'
         Passes over the training data (the most, with early stopping).
-        ``'auto'`` trains about 3,000 optimizer steps, whatever the size of the
-        data: as many epochs as that takes, from 1 (above about 770,000 rows at
+        ``'auto'`` trains about 3,750 optimizer steps, whatever the size of the
+        data: as many epochs as that takes, from 1 (above about 960,000 rows at
         the default ``batch_size``) to 100 (small data). On the 60,000 MNIST
-        images that is 13 epochs, about 2 minutes on 2 CPU cores.
+        images that is 16 epochs, about 4 minutes on 2 CPU cores.
 
     batch_size : int, default=256
         Rows per gradient step (at least 2 for ``architecture='residual'`` and
@@ -159,8 +159,17 @@ class ConvAutoEncoderTransformer(
         ``fit`` (their results do not depend on it; on 2 CPU cores, batches of 256
         rows encode about three times faster than batches of 4,096).
 
-    lr : float, default=3e-3
-        Peak learning rate of AdamW under a one-cycle schedule.
+    lr : float or 'auto', default='auto'
+        Peak learning rate of AdamW under a one-cycle schedule. ``'auto'``
+        follows the size of the data, as ``early_stopping='auto'`` does: 3e-3
+        where ``max_epochs='auto'`` would make more than 20 passes over the rows
+        (small data: a higher rate learns the rows by heart sooner; on photo
+        patches 1e-2 was 0.90-0.92x PCA's error where 3e-3 was 0.94-1.00x), 1e-2
+        where it makes 20 or fewer (about 52,000 rows and more at the default
+        ``batch_size``; on MNIST 1e-2 lowered the error by 11% at d=32 and raised
+        KMeans NMI at d=10 from 0.740 to 0.750). ``lr_`` says which was used.
+        ``partial_fit``, which never sees the whole data, takes 3e-3 for
+        ``'auto'``.
 
     weight_decay : float, default=1e-4
         AdamW's decoupled weight decay.
@@ -197,7 +206,7 @@ class ConvAutoEncoderTransformer(
         improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the weights
         of the best epoch (the last one that improved on the best loss so far by
         at least ``tol``). ``'auto'`` turns it on where ``max_epochs='auto'``
-        would pass over the rows more than 20 times (fewer than about 38,000
+        would pass over the rows more than 20 times (fewer than about 52,000
         rows at the default ``batch_size``) and at least 50 rows are held out:
         there a network can learn the training rows by heart, and on a few
         thousand image patches it then reconstructs other images worse than PCA
@@ -281,6 +290,10 @@ class ConvAutoEncoderTransformer(
         The epochs the last ``fit`` planned (``max_epochs``, or what ``'auto'``
         chose).
 
+    lr_ : float
+        The peak learning rate of the last ``fit`` (``lr``, or what ``'auto'``
+        chose), or the rate of the last ``partial_fit`` call.
+
     data_offset_ : float
         Subtracted from the input before training, see ``data_scale_``.
 
@@ -339,7 +352,7 @@ class ConvAutoEncoderTransformer(
             StrOptions({"auto"}),
         ],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", *PRECISIONS})],
@@ -369,7 +382,7 @@ class ConvAutoEncoderTransformer(
         augmentation=None,
         max_epochs="auto",
         batch_size=256,
-        lr=3e-3,
+        lr="auto",
         weight_decay=1e-4,
         device="auto",
         precision="auto",
@@ -608,7 +621,7 @@ class ConvAutoEncoderTransformer(
             seed = _call_seed(self._train_seed, self.n_iter_)
             net = self._build_net(config, X.shape[0], seed, one_cycle=False)
             restore = _continue_from(
-                self.net_, optimizer=True, lr=self.lr, weight_decay=self.weight_decay
+                self.net_, optimizer=True, lr=net.lr, weight_decay=self.weight_decay
             )
             self._train(
                 net, RowSource(X, *self._scaling), seed, epochs=1, restore=restore
@@ -616,6 +629,7 @@ class ConvAutoEncoderTransformer(
             self.net_ = net
             self.history_ = net.history
             self.n_iter_ = len(net.history)
+            self.lr_ = net.lr
         return self
 
     def _check_X(self, X, *, reset, min_samples):
@@ -741,6 +755,7 @@ class ConvAutoEncoderTransformer(
         self.precision_ = config["precision"]
         self._input_dtype = config["input_dtype"]
         self.n_epochs_ = net.max_epochs
+        self.lr_ = net.lr
         self.data_offset_ = config["offset"]
         self.data_scale_ = config["scale"]
         # what rebuilds the network when loading a file written by save()
@@ -825,6 +840,17 @@ class ConvAutoEncoderTransformer(
         net.module_.eval()
         _drop_training_state(net)
 
+    def _is_small(self, n_samples, world_size):
+        """Small data: ``max_epochs='auto'`` would make more than
+        ``AUTO_EARLY_STOPPING_EPOCHS`` passes over the rows left for training once
+        ``validation_fraction`` of ``n_samples`` is held out. What
+        ``early_stopping='auto'`` and ``lr='auto'`` follow."""
+        n_valid = math.ceil(self.validation_fraction * n_samples)
+        _, _, steps_per_epoch = epoch_plan(
+            max(n_samples - n_valid, world_size), self.batch_size, world_size
+        )
+        return _auto_epochs(steps_per_epoch) > AUTO_EARLY_STOPPING_EPOCHS
+
     def _stops_early(self, n_samples, world_size, *, has_valid=False):
         """``early_stopping`` made concrete for a fit on ``n_samples`` rows
         (``has_valid``: with validation rows of the user's, ``fit``'s X_val)."""
@@ -837,10 +863,16 @@ class ConvAutoEncoderTransformer(
         n_valid = math.ceil(self.validation_fraction * n_samples)
         if n_valid < AUTO_EARLY_STOPPING_ROWS:
             return False
-        _, _, steps_per_epoch = epoch_plan(
-            n_samples - n_valid, self.batch_size, world_size
-        )
-        return _auto_epochs(steps_per_epoch) > AUTO_EARLY_STOPPING_EPOCHS
+        return self._is_small(n_samples, world_size)
+
+    def _peak_lr(self, n_samples, world_size, *, one_cycle):
+        """``lr`` made concrete for a fit on ``n_samples`` rows (``one_cycle``) or
+        for a ``partial_fit`` call (constant rate, the whole data unknown)."""
+        if self.lr != "auto":
+            return self.lr
+        if one_cycle and not self._is_small(n_samples, world_size):
+            return AUTO_LR_LARGE
+        return AUTO_LR_SMALL
 
     def _build_net(
         self, config, n_samples, seed, *, one_cycle, accelerator=None, valid=None
@@ -906,11 +938,12 @@ class ConvAutoEncoderTransformer(
         epochs = self.max_epochs
         if epochs == "auto":
             epochs = _auto_epochs(steps_per_epoch)
+        lr = self._peak_lr(n_samples, world_size, one_cycle=one_cycle)
         if one_cycle:
             schedule = LRScheduler(
                 policy=torch.optim.lr_scheduler.OneCycleLR,
                 step_every="batch",
-                max_lr=self.lr,
+                max_lr=lr,
                 total_steps=epochs * steps_per_epoch,
                 # a new schedule even after earlier epochs in the history (a warm
                 # start); skorch would place it by epochs, not by steps. A resumed
@@ -952,7 +985,7 @@ class ConvAutoEncoderTransformer(
             criterion=criterion,
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
+            lr=lr,
             max_epochs=epochs,
             batch_size=self.batch_size,
             # batches come from the data path (sk_convae._data), not a DataLoader
@@ -1467,12 +1500,16 @@ def _architecture_of(net):
 
 
 # max_epochs='auto': about this many optimizer steps, in at most this many epochs
-AUTO_STEPS = 3000
+AUTO_STEPS = 3750
 AUTO_MAX_EPOCHS = 100
 # early_stopping='auto': on where that means more epochs than this, with at least
 # this many rows held out
 AUTO_EARLY_STOPPING_EPOCHS = 20
 AUTO_EARLY_STOPPING_ROWS = 50
+# lr='auto': the peak rate on small data (as above: more passes than
+# AUTO_EARLY_STOPPING_EPOCHS) and on larger data
+AUTO_LR_SMALL = 3e-3
+AUTO_LR_LARGE = 1e-2
 
 
 def _auto_epochs(steps_per_epoch):

@@ -256,6 +256,7 @@ FITTED_ATTRIBUTES = (
     Entry("device_", True, _device_name),
     Entry("precision_", True, _one_of(*PRECISIONS)),
     Entry("n_epochs_", True, _positive_int),
+    Entry("lr_", False, _positive_float),  # files written before lr='auto' lack it
     Entry("data_offset_", True, _finite_float),
     Entry("data_scale_", True, _positive_float),
     Entry("_train_seed", True, _seed),

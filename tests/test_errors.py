@@ -62,6 +62,7 @@ def test_bad_input_to_fit(X, error, message, no_training):
         ({"batch_size": 0}, ValueError, "'batch_size' parameter"),
         ({"batch_size": 1}, ValueError, "batch_size=1 cannot train"),
         ({"lr": 0.0}, ValueError, "'lr' parameter"),
+        ({"lr": "fast"}, ValueError, "'lr' parameter"),
         ({"channels": ()}, ValueError, "channels must be a non-empty tuple"),
         ({"channels": (8, 0)}, ValueError, "channels must be a non-empty tuple"),
         ({"image_shape": (8,)}, ValueError, "image_shape must be"),

@@ -383,3 +383,25 @@ def test_auto_epochs_follow_a_step_budget(digits_small, monkeypatch):
     assert ConvAutoEncoderTransformer(4, **params).fit(X).n_epochs_ == 2
     # an explicit number of epochs is kept
     assert ConvAutoEncoderTransformer(4, **FAST).fit(X).n_epochs_ == FAST["max_epochs"]
+
+
+def test_auto_lr_is_higher_where_the_step_budget_makes_few_passes(
+    digits_small, monkeypatch
+):
+    from sk_convae import _estimator
+
+    X = digits_small[0]  # 400 rows, 7 batches of 64: 100 passes of 'auto', small
+    ae = ConvAutoEncoderTransformer(4, **FAST).fit(X)
+    # the one-cycle schedule peaks at the rate lr_ reports
+    assert ae.lr_ == 3e-3 == dict(ae.net_.callbacks_)["lr_schedule"].max_lr
+    # a step budget of 20 is 3 passes over these rows: treated as large data
+    monkeypatch.setattr(_estimator, "AUTO_STEPS", 20)
+    ae = ConvAutoEncoderTransformer(4, **FAST).fit(X)
+    assert ae.lr_ == 1e-2 == dict(ae.net_.callbacks_)["lr_schedule"].max_lr
+    # an explicit rate is kept, whatever the data
+    assert ConvAutoEncoderTransformer(4, lr=5e-4, **FAST).fit(X).lr_ == 5e-4
+    # partial_fit never sees the whole data: the small-data rate, or the user's
+    online = ConvAutoEncoderTransformer(4, **FAST).partial_fit(X)
+    assert online.lr_ == 3e-3
+    assert [g["lr"] for g in online.net_.optimizer_.param_groups] == [3e-3]
+    assert online.set_params(lr=1e-3).partial_fit(X).lr_ == 1e-3

@@ -606,6 +606,7 @@ EDITS = {
     "device meta": (_config(device="meta"), "'device' is 'meta', it must be 'cpu'"),
     "device_ a tpu": (_attributes(device_="tpu"), "'device_' is 'tpu'"),
     "precision_ unknown": (_attributes(precision_="int4"), "'precision_' is 'int4'"),
+    "lr_ zero": (_attributes(lr_=0.0), "'lr_' is 0.0"),
     "clip_output a string": (_config(clip_output="no"), "'clip_output' is 'no'"),
     "output config": (
         _attributes(_sklearn_output_config={"transform": "pickle"}),
@@ -693,6 +694,22 @@ def test_a_consistent_edit_loads_the_checksum_authenticates_nothing(
     assert not np.array_equal(loaded.transform(X), ae.transform(X))
 
 
+def test_files_written_before_lr_auto_load_without_lr_(fitted, saved, tmp_path):
+    # lr_ came with lr='auto': older files lack it (and store the lr of then)
+    ae, X = fitted
+    old = _rewrite(
+        saved,
+        tmp_path / "old.safetensors",
+        document=lambda document: (
+            _attributes(lr_=None)(document),
+            _params(lr=3e-3)(document),
+        ),
+    )
+    loaded = ConvAutoEncoderTransformer.load(old)
+    assert not hasattr(loaded, "lr_") and loaded.lr == 3e-3
+    np.testing.assert_array_equal(loaded.transform(X), ae.transform(X))
+
+
 # Malformed tagged values, anywhere in the document
 TAGS = {
     "void array": ({"__ndarray__": [1], "dtype": "|V8"}, "dtype '|V8' is not data"),
@@ -729,8 +746,8 @@ def test_malformed_tagged_values_are_refused(saved, tmp_path, value, match):
 def test_json_constants_for_non_finite_floats_are_refused(saved, tmp_path):
     with safe_open(saved, "pt") as handle:
         text = handle.metadata()["sk_convae"]
-    text = text.replace('"lr":0.003', '"lr":NaN')
-    assert '"lr":NaN' in text
+    text = text.replace('"weight_decay":0.0001', '"weight_decay":NaN')
+    assert '"weight_decay":NaN' in text
     bad = _rewrite(saved, tmp_path / "bad.safetensors", text=text)
     with pytest.raises(ModelFileError, match="NaN is not JSON"):
         ConvAutoEncoderTransformer.load(bad)

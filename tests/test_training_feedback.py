@@ -91,17 +91,21 @@ def test_auto_early_stopping_holds_out_rows_where_auto_epochs_are_many(digits):
 
 
 @pytest.mark.parametrize(
-    "n_samples, expected",
+    "n_samples, expected, auto_lr",
     [
-        (400, False),  # 40 rows held out: too few to judge by
-        (1_797, True),
-        (30_000, True),  # 27,000 rows: 28 epochs of 'auto'
-        (45_000, False),  # 19 epochs
-        (60_000, False),  # MNIST: 13 epochs
+        (400, False, 3e-3),  # 40 rows held out: too few to judge by
+        (1_797, True, 3e-3),
+        (30_000, True, 3e-3),  # 27,000 rows: 35 epochs of 'auto'
+        (45_000, True, 3e-3),  # 40,500 rows: 24 epochs
+        (55_000, False, 1e-2),  # 49,500 rows: 19 epochs
+        (60_000, False, 1e-2),  # MNIST: 18 epochs of 54,000 rows (16 of 60,000)
     ],
 )
-def test_auto_early_stopping_is_on_for_small_data_only(n_samples, expected):
+def test_auto_early_stopping_is_on_for_small_data_only(n_samples, expected, auto_lr):
     assert ConvAutoEncoderTransformer()._stops_early(n_samples, 1) is expected
+    # lr='auto' follows the same line: the lower peak rate on small data
+    lr = ConvAutoEncoderTransformer()._peak_lr(n_samples, 1, one_cycle=True)
+    assert lr == auto_lr
     assert not ConvAutoEncoderTransformer(max_epochs=50)._stops_early(n_samples, 1)
     assert ConvAutoEncoderTransformer(early_stopping=True)._stops_early(n_samples, 1)
 
