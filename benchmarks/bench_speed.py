@@ -6,7 +6,7 @@ epochs (its wall time, data checks and PCA start included), and a raw loop over 
 *same* module and precision (a float32 tensor of the scaled data in memory, a
 ``randperm`` per epoch, slices, AdamW, the same loss), which is the ceiling for a
 batch path with no per-row overhead. Each is run for the new defaults and for the
-previous ones (``architecture='dense', precision='float32'``).
+previous ones (``architecture='dense', precision='float32', lr=3e-3``).
 
 Inference rows/s: ``transform`` of the test rows, new defaults against the previous
 path, and a plain float32 pass over the same module in batches of 256 rows (what
@@ -34,7 +34,7 @@ from sk_convae._precision import autocast
 
 SETTINGS = {
     "new defaults": {},
-    "previous defaults": dict(architecture="dense", precision="float32"),
+    "previous defaults": dict(architecture="dense", precision="float32", lr=3e-3),
 }
 
 

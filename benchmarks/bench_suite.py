@@ -22,7 +22,7 @@ pixels in [0, 1] (PCA's reconstructions are not clipped):
 
 Patches are uint8, as photos are stored; the estimator reads them as 0..255.
 ``--baseline`` adds the previous defaults (``architecture='dense', max_epochs=15,
-precision='float32'``) beside each entry, to compare in one run on one machine;
+precision='float32', lr=3e-3``) beside each entry, to compare in one run on one machine;
 ``--augmented`` adds ``augmentation='dihedral'`` (random flips and turns) on the
 photo entries at d=32.
 
@@ -37,7 +37,6 @@ scikit-image for the photos (``pip install scikit-image``).
 """
 
 import argparse
-import ast
 import json
 import sys
 import time
@@ -47,7 +46,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._benchmark import write_results
+from sk_convae._benchmark import add_set_argument, parse_overrides, write_results
 
 TRAIN_PHOTOS = ["china.jpg", "flower.jpg", "astronaut", "coffee"]
 TEST_PHOTOS = ["chelsea", "rocket", "stereo_motorcycle"]
@@ -65,7 +64,7 @@ ENTRIES = {
     "mnist": ((16, 32), lambda home: mnist(home)),
 }
 VALIDATION_SHARE = 0.2  # of each training photo's width, for the -split entries
-BASELINE = dict(architecture="dense", max_epochs=15, precision="float32")
+BASELINE = dict(architecture="dense", max_epochs=15, precision="float32", lr=3e-3)
 # --augmented: the default with random flips and turns, on the photo entries at d=32
 AUGMENTED = dict(augmentation="dihedral")
 
@@ -239,20 +238,13 @@ def main(argv=None):
     parser.add_argument("--baseline", action="store_true")
     parser.add_argument("--augmented", action="store_true")
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="PARAM=VALUE",
-        nargs="+",
-        default=[],
-        help="change a parameter of the default estimator (not of --baseline), "
+    add_set_argument(
+        parser,
+        "change a parameter of the default estimator (not of --baseline), "
         "e.g. lr=1e-2 (for studies of the recipe)",
     )
     args = parser.parse_args(argv)
-    overrides = {
-        key: ast.literal_eval(value)
-        for key, value in (item.split("=", 1) for item in args.overrides)
-    }
+    overrides = parse_overrides(args.overrides)
 
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
     methods = ["pca", "autoencoder"] + (["baseline"] if args.baseline else [])
