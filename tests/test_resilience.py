@@ -203,8 +203,8 @@ def test_warm_start_trains_max_epochs_more_from_the_fitted_model(digits_small):
     # a new one-cycle schedule over the new epochs (from lr / 25 up to lr and
     # down), and a new AdamW state: its step counts are this fit's 28 steps
     assert _batch_rates(ae.history_[4:]) == pytest.approx(first_rates)
-    assert first_rates[0] == pytest.approx(ae.lr / 25)
-    assert max(first_rates) == pytest.approx(ae.lr, rel=0.01)
+    assert first_rates[0] == pytest.approx(ae.lr_ / 25)
+    assert max(first_rates) == pytest.approx(ae.lr_, rel=0.01)
     steps = {
         float(s["step"]) for s in ae.net_.optimizer_.state_dict()["state"].values()
     }
@@ -408,7 +408,7 @@ def test_another_fit_is_refused_before_training(digits_small, tmp_path, monkeypa
     for data, change, match in [
         (changed, {}, "X holds other values"),
         (X[:300], {}, "the number of rows of X is 300 here but 400"),
-        (X, {"lr": 1e-3}, "lr is 0.001 here but 0.003 in the checkpoint"),
+        (X, {"lr": 1e-3}, "lr is 0.001 here but 'auto' in the checkpoint"),
         (X, {"max_epochs": 5}, "max_epochs is 5 here but 4"),
     ]:
         ae = ConvAutoEncoderTransformer(**{**PARAMS, **change}, checkpoint_dir=tmp_path)
