@@ -173,9 +173,9 @@ def main(argv=None):
     # "rows" of a ceiling are its FLOPs, so that its rate is FLOP/s
     flops = flops_per_row(ae.net_.module_, scaled[:256])
     ceilings = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        run, work = matmul_ceiling(dtype=dtype)
-        name = f"{str(dtype).removeprefix('torch.')} matrix multiply (2,048 x 2,048)"
+    for dtype in ("float32", "bfloat16"):
+        run, work = matmul_ceiling(dtype=getattr(torch, dtype))
+        name = f"{dtype} matrix multiply (2,048 x 2,048)"
         ceilings[name] = work
         candidates[name] = run
     rates, codes = timed_rounds(candidates, len(X), args.rounds)
@@ -195,7 +195,7 @@ def main(argv=None):
     ]
     base = runs[0]["rows_per_s"]
     peak = {name: rates[name] for name in ceilings}  # FLOP/s
-    float32_peak = next(iter(peak.values()))
+    float32_peak = peak["float32 matrix multiply (2,048 x 2,048)"]
     lines = [
         f"MNIST test images, d=32, 4 epochs; largest code {np.abs(reference).max():.2f}"
         f"; {cpu_model()}, {torch.get_num_threads()} threads",

@@ -175,15 +175,14 @@ def mse(estimator, X_test):
 def run(entry, method, d, data, overrides=None):
     X_train, X_test, image_shape, X_val = data
     fit_params = {"X_val": X_val} if method == "validated" else {}
-    params = {}
+    # --set changes the default estimator (and its variants), not PCA or --baseline
+    applied = {} if method in ("pca", "baseline") else dict(overrides or {})
     if method == "pca":
         estimator = PCA(d, random_state=0)
     else:
         params = {"baseline": BASELINE, "augmented": AUGMENTED}.get(method, {})
-        if method != "baseline":
-            params = {**params, **(overrides or {})}
         estimator = ConvAutoEncoderTransformer(
-            d, image_shape=image_shape, random_state=0, **params
+            d, image_shape=image_shape, random_state=0, **params, **applied
         )
     tic = time.perf_counter()
     estimator.fit(X_train, **fit_params)
@@ -200,7 +199,7 @@ def run(entry, method, d, data, overrides=None):
         # epochs actually trained: fewer than planned where early stopping ended it
         "epochs_trained": getattr(estimator, "n_iter_", None),
         "rows": [len(X_train), len(X_test)],
-        "overrides": {k: repr(v) for k, v in params.items()} if overrides else {},
+        "overrides": {k: repr(v) for k, v in applied.items()},
     }
 
 

@@ -5,7 +5,8 @@
 #   DATA_HOME=../shared/data OUT=/tmp/nmi JOBS=11 bash benchmarks/study/nmi_sweep.sh
 #
 # Each line of SETTINGS below is a name and the --set/--max-epochs arguments of
-# bench_mnist.py; the table at the end gives NMI, test MSE and fit seconds.
+# bench_mnist.py (--set values are Python literals: strings in quotes); the table at
+# the end gives NMI, test MSE and fit seconds, and failed runs are named.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 DATA_HOME=${DATA_HOME:-../shared/data}
@@ -21,7 +22,7 @@ lr6e-3|--set lr=6e-3
 lr1e-3|--set lr=1e-3
 batch128|--set batch_size=128
 wide|--set channels=(64,128,256)
-dense|--set architecture=dense
+dense|--set architecture='dense'
 wd0.1|--set weight_decay=0.1
 noise0.2|--set noise_factor=0.2
 e20-lr6e-3|--max-epochs 20 --set lr=6e-3"}
@@ -44,6 +45,11 @@ run_one() {
 }
 export -f run_one
 tr '\n' '\0' < "$jobs_file" | xargs -0 -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {}
+while IFS='|' read -r name seed _; do  # a run that failed says so, with its error
+    if [ ! -f "$OUT/$name-s$seed/results.json" ]; then
+        echo "failed: $name seed $seed: $(tail -n 1 "$OUT/$name-s$seed.log")" >&2
+    fi
+done < "$jobs_file"
 "$PYTHON" - "$OUT" <<'PY'
 import json, sys
 from collections import defaultdict
