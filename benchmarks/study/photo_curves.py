@@ -19,12 +19,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 from sklearn.decomposition import PCA
 from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_suite  # noqa: E402
+from photo_bound import EpochRatios, network_mse  # noqa: E402
 
 from sk_convae import ConvAutoEncoderTransformer  # noqa: E402
 
@@ -36,31 +37,6 @@ PARTS = {
         name.split(".")[0] in ("mean", "encoder_axes", "decoder_axes")
     ),
 }
-
-
-def network_mse(module, X):
-    x = torch.as_tensor(X, dtype=torch.float32) / 255
-    with torch.no_grad():
-        return float(((module(x).clamp(0, 1) - x) ** 2).mean())
-
-
-class EpochErrors(Callback):
-    """Print PCA's MSE over the network's on each named set after every epoch."""
-
-    def __init__(self, sets, pca_mse):
-        self.sets = sets
-        self.pca_mse = pca_mse
-
-    def on_epoch_end(self, net, **kwargs):
-        module = net.module_.eval()
-        ratios = {
-            k: self.pca_mse[k] / network_mse(module, X) for k, X in self.sets.items()
-        }
-        module.train()
-        epoch = net.history[-1]
-        valid = epoch.get("valid_loss", float("nan"))
-        parts = " ".join(f"{k} {v:.3f}" for k, v in ratios.items())
-        print(f"epoch {epoch['epoch']:3d} held-out {valid:.5f} {parts}", flush=True)
 
 
 class TrainOnly(Callback):
@@ -95,7 +71,7 @@ def main(argv=None):
     pca_mse = {name: bench_suite.mse(pca, X) for name, X in sets.items()}
     params = dict(kv.split("=", 1) for kv in args.set)
     params = {k: eval(v, {}) for k, v in params.items()}  # noqa: S307 (a CLI for us)
-    callbacks = [EpochErrors(sets, pca_mse)]
+    callbacks = [EpochRatios(sets, pca_mse)]
     if args.mode == "parts":
         callbacks.insert(0, TrainOnly(args.train))
         params = {"max_epochs": 10, "early_stopping": False, **params}
