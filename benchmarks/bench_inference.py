@@ -31,6 +31,8 @@ Results: ``<out>/results.md`` and ``<out>/results.json`` (machine, every number)
 """
 
 import argparse
+import contextlib
+import math
 import time
 from pathlib import Path
 from unittest import mock
@@ -42,10 +44,47 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sk_convae import ConvAutoEncoderTransformer
 from sk_convae import _estimator as estimator_module
+from sk_convae import _inference as inference_module
 from sk_convae._benchmark import cpu_model, write_results
 from sk_convae._inference import _folded_convolution as folded_convolution
+from sk_convae._inference import inference_batch_rows
 from sk_convae._network import downsampled_sizes
 from sk_convae.datasets import fetch_mnist
+
+# image shapes and rows of the second table
+SHAPES = [((1, 8, 8), 20_000), ((1, 28, 28), 8_000), ((3, 32, 32), 4_000),
+          ((1, 64, 64), 2_000)]  # fmt: skip
+
+
+def batches_of_batch_size():
+    """``transform`` in batches of ``batch_size`` rows, as before session 8."""
+    return mock.patch.dict(inference_module.INFERENCE_BYTES, clear=True)
+
+
+def shape_rates(rounds):
+    """``transform``'s rows/s on other image sizes, in batches of ``batch_size``
+    and in the inference batches of session 8 (random weights and rows)."""
+    rng = np.random.default_rng(0)
+    results = []
+    for shape, n in SHAPES:
+        X = rng.integers(0, 256, (n, math.prod(shape)), dtype=np.uint8)
+        ae = ConvAutoEncoderTransformer(
+            16, image_shape=shape, max_epochs=1, random_state=0
+        ).fit(X[:512])
+
+        def before(ae=ae, X=X):
+            with batches_of_batch_size():
+                return ae.transform(X)
+
+        candidates = {"before": before, "now": lambda ae=ae, X=X: ae.transform(X)}
+        rates, codes = timed_rounds(candidates, n, rounds)
+        results.append({
+            "image_shape": shape,
+            "rows": inference_batch_rows(ae.net_.module_, "cpu", ae.batch_size),
+            "before": rates["before"], "now": rates["now"],
+            "max_abs_diff": float(np.abs(codes["now"] - codes["before"]).max()),
+        })  # fmt: skip
+    return results
 
 
 def folded_encoder(module):
@@ -144,22 +183,27 @@ def main(argv=None):
         ((X - ae.data_offset_) / ae.data_scale_).astype(np.float32)
     )
 
-    def transform(size, prepared=True):
+    def transform(size, prepared=True, fixed=True):
         def run():
             ae.set_params(batch_size=size)
-            if prepared:
-                return ae.transform(X)
-            with mock.patch.object(
-                estimator_module, "inference_encoder", lambda module, _: module.encode
-            ):
+            with contextlib.ExitStack() as stack:
+                if fixed:
+                    stack.enter_context(batches_of_batch_size())
+                if not prepared:
+                    stack.enter_context(mock.patch.object(
+                        estimator_module, "inference_encoder",
+                        lambda module, _: module.encode,
+                    ))  # fmt: skip
                 return ae.transform(X)
 
         return run
 
+    rows = inference_batch_rows(ae.net_.module_, "cpu", 256)
     candidates = {
         "transform, module's encode (before)": transform(256, prepared=False),
         "transform, prepared encoder, 256-row batches": transform(256),
         "transform, prepared encoder, 1,024-row batches": transform(1024),
+        f"transform now (inference batches: {rows} rows)": transform(256, fixed=False),
     }
     for name, (fn, size) in paths(ae).items():
 
@@ -220,7 +264,22 @@ def main(argv=None):
             f"| {name} | {rate / 1e9:.0f} | {rate / flops:,.0f} | "
             f"{rate / flops / base:.2f}x |"
         )
-    summary = {"flops_per_row": flops, "matmul_flops_per_s": peak}
+    shapes = shape_rates(args.rounds)
+    lines += [
+        "",
+        "`transform` on other image sizes (random rows, weights of one epoch, d=16):",
+        "",
+        "| image shape | inference batch (rows) | rows/s, batches of 256 | rows/s now "
+        "| now / before | largest code difference |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in shapes:
+        lines.append(
+            f"| {'x'.join(map(str, r['image_shape']))} | {r['rows']:,} | "
+            f"{r['before']:,.0f} | {r['now']:,.0f} | {r['now'] / r['before']:.2f}x | "
+            f"{r['max_abs_diff']:.1e} |"
+        )
+    summary = {"flops_per_row": flops, "matmul_flops_per_s": peak, "shapes": shapes}
     write_results(args.out, "\n".join(lines) + "\n", [summary, *runs])
     print("\n".join(lines))
 

@@ -7,8 +7,14 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
+import sk_convae._inference as inference
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._inference import PreparedEncoder, inference_encoder
+from sk_convae._inference import (
+    PreparedEncoder,
+    inference_batch_rows,
+    inference_encoder,
+)
+from sk_convae._network import ConvCodeAutoEncoder, ResidualConvAutoEncoder
 
 needs_mkldnn = pytest.mark.skipif(
     not torch.backends.mkldnn.is_available(), reason="torch built without MKLDNN"
@@ -131,3 +137,62 @@ def test_a_torch_without_the_oneDNN_entry_points_falls_back(monkeypatch):
     module = ae.net_.module_
     assert inference_encoder(module, "cpu") == module.encode
     assert_allclose(ae.transform(X), eager_codes(ae, X), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "image_shape, cpu, cuda",
+    # first feature map 32 x ceil(H/2) x ceil(W/2) float32s per row: 16 MiB of it
+    # on a CPU, 256 MiB on CUDA, and 16 MiB of float32 rows, never under 256 rows
+    [((1, 8, 8), 8192, 65536), ((1, 28, 28), 668, 5349), ((3, 32, 32), 512, 1365),
+     ((3, 64, 64), 256, 341)],
+    ids=["8x8", "28x28", "rgb32", "rgb64"],
+)  # fmt: skip
+def test_inference_batches_hold_more_rows_where_the_rows_are_small(
+    image_shape, cpu, cuda
+):
+    module = ResidualConvAutoEncoder(
+        image_shape=image_shape, n_components=8, channels=(32, 64, 128),
+        noise_std=0.0, clip_noise=False,
+    )  # fmt: skip
+    assert inference_batch_rows(module, "cpu", 256) == cpu
+    assert inference_batch_rows(module, torch.device("cuda", 0), 256) == cuda
+    assert inference_batch_rows(module, "cpu", 100_000) == 100_000  # the least
+    assert inference_batch_rows(module, "mps", 256) == 256  # no budget: batch_size
+
+
+def test_a_full_resolution_first_convolution_counts_at_full_size():
+    # the tutorial network's first convolution keeps 28x28: 16 x 28 x 28 float32s
+    module = ConvCodeAutoEncoder(
+        image_shape=(1, 28, 28), channels=(16, 8, 8), noise_std=0.0, clip_noise=False
+    )
+    assert inference_batch_rows(module, "cpu", 64) == 16 * 2**20 // (4 * 16 * 28 * 28)
+
+
+@pytest.mark.parametrize(
+    "architecture, params",
+    [("residual", {}), ("conv", {"channels": (4, 4), "n_components": 16})],
+    ids=["residual", "conv"],
+)
+def test_transform_batches_are_the_inference_rows_and_change_no_code(
+    architecture, params, monkeypatch
+):
+    ae, X = fitted((1, 8, 8), architecture, n_rows=150, **params)
+    codes, reconstruction = ae.transform(X), ae.inverse_transform(ae.transform(X))
+    seen = []
+    encode = inference_encoder(ae.net_.module_, "cpu")
+
+    def spy(rows):
+        seen.append(len(rows))
+        return encode(rows)
+
+    monkeypatch.setattr(
+        "sk_convae._estimator.inference_encoder", lambda module, device: spy
+    )
+    assert_allclose(ae.transform(X), codes, rtol=0, atol=1e-5)
+    assert seen == [150]  # one batch: 8x8 rows take thousands per batch
+    # no budget: batches of batch_size, the same codes and reconstructions
+    monkeypatch.setitem(inference.INFERENCE_BYTES, "cpu", (1, 1))
+    seen.clear()
+    assert_allclose(ae.transform(X), codes, rtol=0, atol=1e-5)
+    assert seen == [32] * 4 + [22]
+    assert_allclose(ae.inverse_transform(codes), reconstruction, rtol=0, atol=1e-5)

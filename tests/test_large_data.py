@@ -350,3 +350,19 @@ def test_too_few_rows_for_the_processes_is_an_error_before_training(digits_uint8
     ae = ConvAutoEncoderTransformer(n_components=4, **{**FAST, "batch_size": 6})
     with pytest.raises(ValueError, match="must be at least 8"):
         ae._build_net({}, 1797, 0, one_cycle=True, accelerator=FourProcesses())
+
+
+def test_scale_rows_converts_large_batches_in_pieces_with_the_same_result(
+    monkeypatch,
+):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (1000, 49), dtype=np.uint8)
+    before = X.copy()
+    whole = ((X.astype(np.float64) - 3.0) / 255.0).astype(np.float32)
+    monkeypatch.setattr(data, "SCALE_CHUNK_BYTES", 8 * 49 * 3)  # 3 rows at a time
+    assert_array_equal(data.scale_rows(X, 3.0, 255.0), whole)
+    big = np.array([[1e300, -1e300, 1.0]])  # beyond float32: inf, no warning
+    with np.errstate(all="raise"):
+        assert_array_equal(data.scale_rows(big, 0.0, 1.0), [[np.inf, -np.inf, 1.0]])
+    assert data.scale_rows(X[:0], 0.0, 1.0).shape == (0, 49)
+    assert_array_equal(X, before)  # the caller's rows untouched
