@@ -69,7 +69,7 @@ def shape_rates(rounds):
     for shape, n in SHAPES:
         X = rng.integers(0, 256, (n, math.prod(shape)), dtype=np.uint8)
         ae = ConvAutoEncoderTransformer(
-            16, image_shape=shape, max_epochs=1, random_state=0
+            16, image_shape=shape, max_epochs=1, random_state=0, device="cpu"
         ).fit(X[:512])
 
         def before(ae=ae, X=X):
@@ -178,7 +178,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     X = fetch_mnist(args.data_home, subset="test", return_X_y=True)[0]
-    ae = ConvAutoEncoderTransformer(32, max_epochs=4, random_state=0).fit(X)
+    ae = ConvAutoEncoderTransformer(32, max_epochs=4, random_state=0, device="cpu")
+    ae.fit(X)
     scaled = torch.from_numpy(
         ((X - ae.data_offset_) / ae.data_scale_).astype(np.float32)
     )

@@ -157,11 +157,12 @@ class ConvAutoEncoderTransformer(
         ``'dense'``, whose BatchNorm needs two rows), and the fewest rows per
         batch in ``transform`` and ``inverse_transform``, where it can be changed
         after ``fit`` (their results do not depend on it). Those take more rows
-        per batch where the images are small: as many as keep the network's
-        first feature map within 16 MiB on a CPU (256 MiB on CUDA) and the rows
-        within 16 MiB, so 8,192 rows of 8x8 digits (1.8x the rows/s of 256-row
-        batches on 2 CPU cores) and 668 of 28x28 images; from a lazy array, no
-        more rows than one read of about 1 MiB or ``batch_size``.
+        per batch where the images are small: as many as keep the encoder's
+        largest feature map within 16 MiB on a CPU (256 MiB on CUDA) and the
+        rows within 16 MiB, so, with the default ``channels``, 8,192 rows of 8x8
+        digits (1.8x the rows/s of 256-row batches on 2 CPU cores) and 668 of
+        28x28 images; from a lazy array, no more rows than one read of about
+        1 MiB or ``batch_size``.
 
     lr : float or 'auto', default='auto'
         Peak learning rate of AdamW under a one-cycle schedule. ``'auto'``

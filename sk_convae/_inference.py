@@ -39,7 +39,7 @@ from sk_convae._network import DenseConvAutoEncoder, DownBlock, downsampled_size
 _PREPARED = weakref.WeakKeyDictionary()  # module -> (weights' version, encode)
 _LOCK = threading.Lock()
 
-# transform's batches: as many rows as keep the first feature map within the first
+# transform's batches: as many rows as keep the largest feature map within the first
 # budget and the float32 input within the second (per device type)
 INFERENCE_BYTES = {"cpu": (16 * 2**20, 16 * 2**20), "cuda": (256 * 2**20, 16 * 2**20)}
 
@@ -53,11 +53,12 @@ def inference_batch_rows(module, device, batch_size):
     faster on a CPU: beyond its caches a convolution slows down (2 cores of an AMD
     EPYC: 28x28 images encode fastest at 256-1,024 rows, 32x32 RGB at 256, 8x8
     at 4,096 and beyond). The batch therefore holds as many rows as keep the
-    network's first feature map within ``INFERENCE_BYTES[device][0]`` and the
-    float32 rows within ``[1]`` (a CPU: 16 MiB each, 8,192 rows of 8x8 images,
-    668 of 28x28; CUDA: 256 MiB and 16 MiB, 5,349 rows of 28x28), and never
-    fewer than ``batch_size``. Rows are independent in eval mode, so the codes do
-    not depend on it.
+    encoder's largest feature map within ``INFERENCE_BYTES[device][0]`` and the
+    float32 rows within ``[1]``, and never fewer than ``batch_size``. With the
+    default ``channels=(32, 64, 128)`` that is, on a CPU (16 MiB each), 8,192 rows
+    of 8x8 images and 668 of 28x28; on CUDA (256 MiB and 16 MiB), 5,349 of 28x28.
+    Rows are independent in eval mode: the codes depend on it only through
+    float32 rounding.
 
     Parameters
     ----------
@@ -74,17 +75,36 @@ def inference_batch_rows(module, device, batch_size):
     rows : int
     """
     budgets = INFERENCE_BYTES.get(torch.device(device).type)
-    first = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
-    if budgets is None or first is None:
+    map_size = _largest_feature_map(module)
+    if budgets is None or map_size == 0:
         return batch_size
-    _, height, width = module.image_shape
-    map_height = math.ceil(height / first.stride[0])
-    map_width = math.ceil(width / first.stride[1])
-    map_bytes = 4 * first.out_channels * map_height * map_width  # one row's
-    row_bytes = 4 * math.prod(module.image_shape)
     activation_budget, input_budget = budgets
-    rows = min(activation_budget // map_bytes, input_budget // row_bytes)
+    row_bytes = 4 * math.prod(module.image_shape)
+    rows = min(activation_budget // (4 * map_size), input_budget // row_bytes)
     return max(batch_size, rows)
+
+
+def _largest_feature_map(module):
+    """Values per row of the encoder's largest convolution output (0: none).
+
+    Follows the image through the encoder's convolutions and poolings in order.
+    """
+    _, height, width = module.image_shape
+    largest = 0
+    for layer in module.encoder.modules():
+        if isinstance(layer, nn.Conv2d):
+            (kh, kw), (sh, sw), (ph, pw) = (
+                layer.kernel_size,
+                layer.stride,
+                layer.padding,
+            )
+            # a 1x1 map meets only the kernel's centre (DownBlock.forward): 1x1 out
+            height = max(1, (height + 2 * ph - kh) // sh + 1)
+            width = max(1, (width + 2 * pw - kw) // sw + 1)
+            largest = max(largest, layer.out_channels * height * width)
+        elif isinstance(layer, nn.MaxPool2d):  # 2x2, ceil_mode: 7 -> 4
+            height, width = math.ceil(height / 2), math.ceil(width / 2)
+    return largest
 
 
 def inference_encoder(module, device):

@@ -25,6 +25,16 @@ else:
 FAST = dict(image_shape=(8, 8), max_epochs=4, batch_size=64, random_state=0)
 
 
+def batches_of_batch_size():
+    """``transform`` and ``inverse_transform`` in batches of ``batch_size`` rows
+    (no inference budget): for tests that cut the rows into several batches."""
+    from unittest import mock
+
+    import sk_convae._inference
+
+    return mock.patch.dict(sk_convae._inference.INFERENCE_BYTES, clear=True)
+
+
 @pytest.fixture(scope="session")
 def digits():
     """The 8x8 digits as (X, y): X float64 in 0..16, shape (1797, 64)."""

@@ -15,6 +15,7 @@ from sk_convae._inference import (
     inference_encoder,
 )
 from sk_convae._network import ConvCodeAutoEncoder, ResidualConvAutoEncoder
+from tests.conftest import batches_of_batch_size
 
 needs_mkldnn = pytest.mark.skipif(
     not torch.backends.mkldnn.is_available(), reason="torch built without MKLDNN"
@@ -43,6 +44,7 @@ def fitted(image_shape, architecture="residual", n_rows=120, seed=0, **params):
         max_epochs=2,
         batch_size=32,
         random_state=seed,
+        device="cpu",
         **params,
     )
     return ae.fit(X), X
@@ -71,8 +73,9 @@ def test_codes_do_not_depend_on_the_batch_size():
     ae, X = fitted((1, 8, 8))
     codes = ae.transform(X)
     ae.set_params(batch_size=7)
-    assert_allclose(ae.transform(X), codes, rtol=0, atol=1e-5)
-    assert_allclose(ae.transform(X[:1]), codes[:1], rtol=0, atol=1e-5)
+    with batches_of_batch_size():
+        assert_allclose(ae.transform(X), codes, rtol=0, atol=1e-5)
+        assert_allclose(ae.transform(X[:1]), codes[:1], rtol=0, atol=1e-5)
 
 
 @needs_mkldnn
@@ -141,7 +144,7 @@ def test_a_torch_without_the_oneDNN_entry_points_falls_back(monkeypatch):
 
 @pytest.mark.parametrize(
     "image_shape, cpu, cuda",
-    # first feature map 32 x ceil(H/2) x ceil(W/2) float32s per row: 16 MiB of it
+    # largest feature map (the first: 32 x ceil(H/2) x ceil(W/2)) per row: 16 MiB of it
     # on a CPU, 256 MiB on CUDA, and 16 MiB of float32 rows, never under 256 rows
     [((1, 8, 8), 8192, 65536), ((1, 28, 28), 668, 5349), ((3, 32, 32), 512, 1365),
      ((3, 64, 64), 256, 341)],
@@ -190,9 +193,18 @@ def test_transform_batches_are_the_inference_rows_and_change_no_code(
     )
     assert_allclose(ae.transform(X), codes, rtol=0, atol=1e-5)
     assert seen == [150]  # one batch: 8x8 rows take thousands per batch
-    # no budget: batches of batch_size, the same codes and reconstructions
+    # a tiny budget: batches of batch_size, the same codes and reconstructions
     monkeypatch.setitem(inference.INFERENCE_BYTES, "cpu", (1, 1))
     seen.clear()
     assert_allclose(ae.transform(X), codes, rtol=0, atol=1e-5)
     assert seen == [32] * 4 + [22]
     assert_allclose(ae.inverse_transform(codes), reconstruction, rtol=0, atol=1e-5)
+
+
+def test_the_largest_feature_map_sets_the_batch_not_the_first():
+    # channels (4, 64) on 28x28: 4 x 14 x 14 first, 64 x 7 x 7 = 3,136 values next
+    module = ResidualConvAutoEncoder(
+        image_shape=(1, 28, 28), n_components=8, channels=(4, 64),
+        noise_std=0.0, clip_noise=False,
+    )  # fmt: skip
+    assert inference_batch_rows(module, "cpu", 2) == 16 * 2**20 // (4 * 3136)

@@ -52,6 +52,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     X = fetch_mnist(args.data_home, subset="test", return_X_y=True)[0][: args.rows]
     device = args.device
+    kind = torch.device(device).type
+    defaults = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     ae = ConvAutoEncoderTransformer(
         32, image_shape=(1, 28, 28), max_epochs=4, device=device, random_state=0
     ).fit(X)
@@ -66,7 +68,7 @@ def main(argv=None):
             with (
                 torch.inference_mode(),
                 torch.autocast(
-                    device, dtype=dtype or torch.float32, enabled=dtype is not None
+                    kind, dtype=dtype or torch.float32, enabled=dtype is not None
                 ),
             ):
                 for start in range(0, len(rows), batch):
@@ -97,7 +99,8 @@ def main(argv=None):
                 "rms_diff": float(diff.pow(2).mean().sqrt()),
             }
         )
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    # transform below runs with torch's own defaults (cuDNN may use TF32), as a user's
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = defaults
     # transform from host rows: in batches of batch_size (before session 8) and in
     # the inference batches of sk_convae._inference, every round timing both
     no_budget = mock.patch.dict(inference_module.INFERENCE_BYTES, clear=True)
@@ -143,7 +146,7 @@ def main(argv=None):
         }
     )
     codes = np.abs(reference.cpu().numpy())
-    name = torch.cuda.get_device_name() if device == "cuda" else device
+    name = torch.cuda.get_device_name(device) if kind == "cuda" else device
     lines.append(
         f"\nCodes: RMS {np.sqrt((codes**2).mean()):.3f}, largest {codes.max():.2f}; "
         f"device {name}, torch {torch.__version__}, precision_ {ae.precision_}."

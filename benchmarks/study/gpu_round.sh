@@ -7,6 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/round}
+mkdir -p "$OUT"
 PYTHON=${PYTHON:-python}
 export PYTHON
 start=$(date +%s)

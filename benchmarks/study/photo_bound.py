@@ -44,7 +44,6 @@ import bench_suite  # noqa: E402
 
 from sk_convae import ConvAutoEncoderTransformer  # noqa: E402
 from sk_convae._benchmark import add_set_argument, parse_overrides  # noqa: E402
-from sk_convae._network import ResidualConvAutoEncoder  # noqa: E402
 
 CURVE = []  # what EpochRatios records
 LEFT = (0.0, 0.75)
@@ -71,11 +70,10 @@ def datasets(mode, n_train, grey):
     }
 
 
-def network_mse(module, X):
-    """MSE of the module's reconstruction of uint8 rows, pixels in [0, 1] (clipped,
-    or through a sigmoid for the logits of ``architecture='dense'``)."""
+def network_mse(module, X, logits=False):
+    """MSE of the module's reconstruction of uint8 rows, pixels in [0, 1]: clipped,
+    or through a sigmoid where the module outputs ``logits`` (``loss='bce'``)."""
     device = next(module.parameters()).device
-    logits = not isinstance(module, ResidualConvAutoEncoder)
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(X), 1024):
@@ -95,8 +93,10 @@ class EpochRatios(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         module = net.module_.eval()
+        logits = isinstance(net.criterion_, torch.nn.BCEWithLogitsLoss)
         ratios = {
-            k: self.pca_mse[k] / network_mse(module, X) for k, X in self.sets.items()
+            k: self.pca_mse[k] / network_mse(module, X, logits)
+            for k, X in self.sets.items()
         }
         module.train()
         epoch = net.history[-1]["epoch"]

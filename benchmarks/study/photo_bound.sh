@@ -59,7 +59,7 @@ for log in sorted(runs.glob("*.log")):
     else:  # stopped or failed: the epochs it printed
         curve = []
         for line in log.read_text().splitlines():
-            m = re.match(r"epoch +(\d+) (.*)", line)
+            m = re.match(r"epoch +(\d+) (?:held-out \S+ )?(.*)", line)
             if m:
                 values = re.findall(r"([a-z0-9% ]+?) ([0-9.]+)(?: |$)", m.group(2))
                 curve.append({"epoch": int(m.group(1)),

@@ -79,7 +79,8 @@ def main(argv=None):
         args.d, image_shape=shape, random_state=0, callbacks=callbacks, **params
     )
     ae.fit(X_train)
-    print(f"kept: {pca_mse['other photos'] / network_mse(ae.net_.module_, X_test):.3f}")
+    kept = network_mse(ae.net_.module_, X_test, ae.loss_ == "bce")
+    print(f"kept: {pca_mse['other photos'] / kept:.3f}")
 
 
 if __name__ == "__main__":
