@@ -31,6 +31,11 @@ out = sys.argv[1]
 def report_at_exit():  # registered first, so it runs after the library's handler
     with open(f"{out}/exit-rank{os.environ['RANK']}.txt", "w") as f:
         f.write(str(torch.distributed.is_initialized()))
+    tasks = f"/proc/{os.getpid()}/task"  # Linux: this process's threads, by name
+    if os.path.isdir(tasks):
+        names = [open(f"{tasks}/{t}/comm").read().strip() for t in os.listdir(tasks)]
+        with open(f"{out}/threads-rank{os.environ['RANK']}.json", "w") as f:
+            json.dump(names, f)
 
 
 atexit.register(report_at_exit)
@@ -154,3 +159,9 @@ def test_the_process_group_ends_before_the_interpreter_does(ddp_run):
     # Gloo's threads abort about one exit in ten (SIGABRT)
     for rank in (0, 1):
         assert (ddp_run / f"exit-rank{rank}.txt").read_text() == "False"
+        # and the group is gone, not only unregistered: no Gloo thread is left to
+        # free tensors during the interpreter's finalisation
+        threads = ddp_run / f"threads-rank{rank}.json"
+        if threads.exists():  # Linux
+            names = json.loads(threads.read_text())
+            assert not [n for n in names if "gloo" in n], names
