@@ -232,12 +232,11 @@ def scale_rows(raw, offset, scale):
     # CPU's caches (1,024 rows of 28x28 converted 1.5 million rows/s, 8,192 at
     # once 0.5 million)
     step = max(1, SCALE_CHUNK_BYTES // (8 * max(1, math.prod(raw.shape[1:]))))
-    for start in range(0, max(len(raw), 1), step):
-        block = np.asarray(raw[start : start + step], dtype=np.float64)
-        rows = (block - offset) / scale
-        # beyond float32's range is inf, which RowSource.to_net reports as an error
-        with np.errstate(over="ignore"):
-            out[start : start + step] = rows
+    # beyond float32's range is inf, which RowSource.to_net reports as an error
+    with np.errstate(over="ignore"):
+        for start in range(0, max(len(raw), 1), step):
+            block = np.asarray(raw[start : start + step], dtype=np.float64)
+            out[start : start + step] = (block - offset) / scale
     return out
 
 

@@ -14,16 +14,19 @@ each path's codes with float32's.
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import torch
 
-from sk_convae import ConvAutoEncoderTransformer
-from sk_convae import _inference as inference_module
-from sk_convae.datasets import fetch_mnist
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_inference import batches_of_batch_size, timed_rounds  # noqa: E402
+
+from sk_convae import ConvAutoEncoderTransformer  # noqa: E402
+from sk_convae import _inference as inference_module  # noqa: E402
+from sk_convae.datasets import fetch_mnist  # noqa: E402
 
 
 def synchronize():
@@ -103,20 +106,11 @@ def main(argv=None):
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = defaults
     # transform from host rows: in batches of batch_size (before session 8) and in
     # the inference batches of sk_convae._inference, every round timing both
-    no_budget = mock.patch.dict(inference_module.INFERENCE_BYTES, clear=True)
     transforms = {
-        "before": lambda: no_budget(ae.transform)(X),
+        "before": lambda: batches_of_batch_size()(ae.transform)(X),
         "now": lambda: ae.transform(X),
     }
-    transform_codes = {k: run() for k, run in transforms.items()}  # warm-up
-    transform_best = dict.fromkeys(transforms, float("inf"))
-    for _ in range(5):
-        for name, run in transforms.items():
-            start = time.perf_counter()
-            run()
-            transform_best[name] = min(
-                transform_best[name], time.perf_counter() - start
-            )
+    transform_rates, transform_codes = timed_rounds(transforms, len(X), 5)
     rows_now = inference_module.inference_batch_rows(module, device, ae.batch_size)
     base = results[0]["rows_per_s"]
     lines = [
@@ -133,7 +127,7 @@ def main(argv=None):
         ("before", f"batches of {ae.batch_size}"),
         ("now", f"inference batches of {rows_now}"),
     ]:
-        rate = len(X) / transform_best[name]
+        rate = transform_rates[name]
         diff = np.abs(transform_codes[name] - transform_codes["before"]).max()
         lines.append(
             f"| `transform` from host rows, {label} | {rate:,.0f} | "
@@ -141,7 +135,7 @@ def main(argv=None):
         )
     results.append(
         {
-            "transform_rows_per_s": {k: len(X) / v for k, v in transform_best.items()},
+            "transform_rows_per_s": transform_rates,
             "inference_rows": rows_now,
         }
     )

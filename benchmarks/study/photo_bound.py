@@ -53,21 +53,18 @@ RIGHT = (0.75, 1.0)
 def datasets(mode, n_train, grey):
     """(X_train, {name: X_test}) for one layout, uint8 patches of 32x32."""
     train_photos, test_photos = bench_suite.TRAIN_PHOTOS, bench_suite.TEST_PHOTOS
-    if mode == "cross":
-        X_train = bench_suite.photo_set(train_photos, n_train, 32, grey, 0)
-        return X_train, {
-            "other photos": bench_suite.photo_set(test_photos, 3_000, 32, grey, 1)
-        }
+    if mode == "oracle":
+        X_train = bench_suite.photo_set(test_photos, n_train, 32, grey, 0, LEFT)
+        right = bench_suite.photo_set(test_photos, 2_000, 32, grey, 2, RIGHT)
+        return X_train, {"right 25%": right}
+    columns = LEFT if mode == "split" else (0.0, 1.0)
+    X_train = bench_suite.photo_set(train_photos, n_train, 32, grey, 0, columns)
+    sets = {"other photos": bench_suite.photo_set(test_photos, 3_000, 32, grey, 1)}
     if mode == "split":
-        X_train = bench_suite.photo_set(train_photos, n_train, 32, grey, 0, LEFT)
-        return X_train, {
-            "other photos": bench_suite.photo_set(test_photos, 3_000, 32, grey, 1),
-            "right 25%": bench_suite.photo_set(train_photos, 2_000, 32, grey, 2, RIGHT),
-        }
-    X_train = bench_suite.photo_set(test_photos, n_train, 32, grey, 0, LEFT)
-    return X_train, {
-        "right 25%": bench_suite.photo_set(test_photos, 2_000, 32, grey, 2, RIGHT)
-    }
+        sets["right 25%"] = bench_suite.photo_set(
+            train_photos, 2_000, 32, grey, 2, RIGHT
+        )
+    return X_train, sets
 
 
 def network_mse(module, X, logits=False):
@@ -141,8 +138,7 @@ def main(argv=None):
     start = time.perf_counter()
     ae.fit(X_train)
     seconds = time.perf_counter() - start
-    log = CURVE
-    best = {k: max(log, key=lambda e: e[k]) for k in sets}
+    best = {k: max(CURVE, key=lambda e: e[k]) for k in sets}
     result = {
         "mode": args.mode,
         "d": args.d,
@@ -155,11 +151,13 @@ def main(argv=None):
         "fit_seconds": round(seconds, 1),
         "pca_mse": pca_mse,
         "best": {k: {"epoch": b["epoch"], "ratio": b[k]} for k, b in best.items()},
-        "last": log[-1],
-        "curve": log,
+        "last": CURVE[-1],
+        "curve": CURVE,
     }
     for k, b in best.items():
-        print(f"best on {k}: {b[k]:.4f} at epoch {b['epoch']} (last {log[-1][k]:.4f})")
+        print(
+            f"best on {k}: {b[k]:.4f} at epoch {b['epoch']} (last {CURVE[-1][k]:.4f})"
+        )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
