@@ -8,7 +8,7 @@ turn) and compares the codes with those of ``transform`` as it was (float32,
 each path reaches:
 
 - ``transform, module's encode (before)``: the estimator's path (input checks and
-  scaling included) with the network's own ``encode``, as before session 6;
+  scaling included) with the network's own ``encode`` (no prepared encoder);
 - ``transform, prepared encoder``: the same with the encoder prepared for the CPU
   (``sk_convae/_inference.py``: BatchNorm folded, oneDNN layout), what ``transform``
   runs now, at two batch sizes;
@@ -25,7 +25,7 @@ bfloat16, the rate of the CPU's best-tuned kernel. No convolution beats it, so
 its rate over the encoder's work per row bounds the rows/s of any exact (float32)
 path on this machine.
 
-    python benchmarks/bench_inference.py --data-home ../shared/data
+    python benchmarks/bench_inference.py
 
 Results: ``<out>/results.md`` and ``<out>/results.json`` (machine, every number).
 """
@@ -45,11 +45,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from sk_convae import ConvAutoEncoderTransformer
 from sk_convae import _estimator as estimator_module
 from sk_convae import _inference as inference_module
-from sk_convae._benchmark import cpu_model, write_results
 from sk_convae._inference import _folded_convolution as folded_convolution
 from sk_convae._inference import inference_batch_rows
 from sk_convae._network import downsampled_sizes
 from sk_convae.datasets import fetch_mnist
+
+from _benchmark import cpu_model, write_results
 
 # image shapes and rows of the second table
 SHAPES = [((1, 8, 8), 20_000), ((1, 28, 28), 8_000), ((3, 32, 32), 4_000),
@@ -57,13 +58,14 @@ SHAPES = [((1, 8, 8), 20_000), ((1, 28, 28), 8_000), ((3, 32, 32), 4_000),
 
 
 def batches_of_batch_size():
-    """``transform`` in batches of ``batch_size`` rows, as before session 8."""
+    """``transform`` in batches of ``batch_size`` rows (no memory budget)."""
     return mock.patch.dict(inference_module.INFERENCE_BYTES, clear=True)
 
 
 def shape_rates(rounds):
     """``transform``'s rows/s on other image sizes, in batches of ``batch_size``
-    and in the inference batches of session 8 (random weights and rows)."""
+    and in the memory-budget batches of ``sk_convae._inference`` (random weights
+    and rows)."""
     rng = np.random.default_rng(0)
     results = []
     for shape, n in SHAPES:
@@ -174,7 +176,7 @@ def main(argv=None):
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/inference")
+        "--out", type=Path, default=Path("benchmarks/results/inference/cpu")
     )
     args = parser.parse_args(argv)
     X = fetch_mnist(args.data_home, subset="test", return_X_y=True)[0]

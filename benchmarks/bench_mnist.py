@@ -1,11 +1,12 @@
 """ConvAutoEncoderTransformer against PCA on MNIST: the script behind the README table.
 
-What it measures and its options: ``sk_convae/_benchmark.py`` (the same logic as
-``sk-convae benchmark``); results go to ``benchmarks/results/``, and
-``benchmarks/README.md`` explains them and the choice of the default recipe.
+What it measures and its options: ``benchmarks/_benchmark.py``; results go to
+``benchmarks/results/mnist-vs-pca/``, and ``benchmarks/README.md`` explains them.
+MNIST is read from ``--data-home DIR`` (``DIR/mnist``), else from scikit-learn's data
+home (``$SCIKIT_LEARN_DATA``, else ``~/scikit_learn_data``), and downloaded if missing.
 
-    python benchmarks/bench_mnist.py --data-home ../shared/data          # ~1.5 h
-    python benchmarks/bench_mnist.py --data-home ../shared/data --quick  # ~1 min
+    python benchmarks/bench_mnist.py            # ~1.5 h
+    python benchmarks/bench_mnist.py --quick    # ~1 min
     python benchmarks/bench_mnist.py --help
 
 Sample output (``--quick``: 10,000 training and 2,000 test images, 8 epochs)::
@@ -19,7 +20,10 @@ Sample output (``--quick``: 10,000 training and 2,000 test images, 8 epochs)::
 import sys
 from pathlib import Path
 
-from sk_convae._benchmark import main
+from _benchmark import main
 
 if __name__ == "__main__":
-    main(sys.argv[1:], default_out=Path(__file__).resolve().parent / "results")
+    main(
+        sys.argv[1:],
+        default_out=Path(__file__).resolve().parent / "results" / "mnist-vs-pca",
+    )

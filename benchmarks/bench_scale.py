@@ -55,7 +55,6 @@ so run it on an idle machine; the table's CPU s / wall s and load columns show i
 """
 
 import argparse
-import datetime
 import gc
 import importlib.metadata
 import json
@@ -526,8 +525,11 @@ def _short(n):
     return str(n)
 
 
-def environment():
-    from sk_convae._benchmark import cpu_model
+def environment(started):
+    """``started`` (the date and commit of the run), the machine and the versions."""
+    import sk_convae
+
+    from _benchmark import cpu_model, gpu_name
 
     cpu = cpu_model()
     try:
@@ -535,26 +537,29 @@ def environment():
             mem_total_mb = int(f.readline().split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         mem_total_mb = None
-    versions = {"python": platform.python_version()}
-    for name in ("torch", "numpy", "zarr", "dask", "skorch", "sk-convae"):
+    # the package's own version from the code that ran (an editable install's
+    # metadata can be older)
+    versions = {"python": platform.python_version(), "sk-convae": sk_convae.__version__}
+    for name in ("torch", "numpy", "zarr", "dask", "skorch"):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return {
+        **started,
         "machine": {
             "cpu": cpu,
+            "gpu": gpu_name(),
             "cpu_count": os.cpu_count(),
             "mem_total_mb": mem_total_mb,
             "platform": platform.platform(),
         },
         "versions": versions,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
     }
 
 
-def write_results(runs, out, settings):
-    env = environment()
+def write_results(runs, out, settings, started):
+    env = environment(started)
     fit_table, transform_table = markdown_tables(runs)
     goals = target_lines(runs)
     m, v = env["machine"], env["versions"]
@@ -616,9 +621,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--data-home",
         type=Path,
-        default=REPO.parent / "shared" / "data",
+        default=None,
         help="folder holding mnist/ (fetch_mnist's data_home); default: "
-        "../shared/data from the repository root",
+        "scikit-learn's data home, $SCIKIT_LEARN_DATA or ~/scikit_learn_data",
     )
     parser.add_argument(
         "--work-dir",
@@ -669,6 +674,10 @@ def main(argv=None):
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
 
+    # the engine beside this script, imported by the parent only (the children
+    # measure memory); STARTED holds the commit before any result is written
+    from _benchmark import STARTED
+
     out = args.out
     (out / "runs").mkdir(parents=True, exist_ok=True)
     prepare_data(args.rows, args.storages, args.work_dir, args.data_home)
@@ -715,7 +724,7 @@ def main(argv=None):
                     )
             runs.append(run)
 
-    fit_table, transform_table, goals = write_results(runs, out, settings)
+    fit_table, transform_table, goals = write_results(runs, out, settings, STARTED)
     print(f"\nfit\n\n{fit_table}\ntransform\n\n{transform_table}")
     print("Targets (measured, not asserted):")
     print("\n".join(goals))

@@ -12,7 +12,7 @@ Inference rows/s: ``transform`` of the test rows, new defaults against the previ
 path, and a plain float32 pass over the same module in batches of 256 rows (what
 ``transform`` did before); and the largest difference between their codes.
 
-    python benchmarks/bench_speed.py --data-home ../shared/data
+    python benchmarks/bench_speed.py
     python benchmarks/bench_speed.py --quick          # digits only, ~1 minute
 
 Results: ``<out>/results.md`` and ``<out>/results.json`` (machine: CPU model and
@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._benchmark import write_results
 from sk_convae._precision import autocast
+
+from _benchmark import write_results
 
 SETTINGS = {
     "new defaults": {},
@@ -127,7 +128,9 @@ def table(runs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-home", default=None)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/speed"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/speed-cpu")
+    )
     parser.add_argument("--quick", action="store_true", help="digits only")
     args = parser.parse_args(argv)
     runs = []

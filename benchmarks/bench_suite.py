@@ -26,7 +26,7 @@ precision='float32', lr=3e-3``) beside each entry, to compare in one run on one 
 ``--augmented`` adds ``augmentation='dihedral'`` (random flips and turns) on the
 photo entries at d=32.
 
-    python benchmarks/bench_suite.py --data-home ../shared/data          # everything
+    python benchmarks/bench_suite.py                                     # everything
     python benchmarks/bench_suite.py --only photos-rgb32 --widths 32     # one entry
     python benchmarks/bench_suite.py --resume                            # continue
 
@@ -46,7 +46,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._benchmark import add_set_argument, parse_overrides, write_results
+
+from _benchmark import add_set_argument, parse_overrides, write_results
 
 TRAIN_PHOTOS = ["china.jpg", "flower.jpg", "astronaut", "coffee"]
 TEST_PHOTOS = ["chelsea", "rocket", "stereo_motorcycle"]
@@ -231,7 +232,9 @@ def table(runs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-home", default=None, help="folder holding mnist/")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/suite"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/beyond-mnist")
+    )
     parser.add_argument("--only", nargs="*", choices=list(ENTRIES), default=None)
     parser.add_argument("--widths", nargs="*", type=int, default=None)
     parser.add_argument("--baseline", action="store_true")

@@ -8,7 +8,7 @@ each ``max_epochs`` it fits ``ConvAutoEncoderTransformer(32, max_epochs=E)`` (ev
 other setting at its default, on the default device) and prints the wall time and
 the test MSE.
 
-    python benchmarks/fit_lengths.py --data-home ../shared/data --epochs 4 6 8
+    python benchmarks/fit_lengths.py --epochs 4 6 8
 
 Results: ``<out>/results.md`` and ``<out>/results.json``.
 """
@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from sk_convae import ConvAutoEncoderTransformer
-from sk_convae._benchmark import write_results
 from sk_convae.datasets import fetch_mnist
+
+from _benchmark import write_results
 
 
 def main(argv=None):
@@ -30,7 +31,9 @@ def main(argv=None):
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--epochs", nargs="+", type=int, default=[4, 6, 8])
     parser.add_argument("--n-components", type=int, default=32)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/lengths"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/fit-lengths")
+    )
     args = parser.parse_args(argv)
     X = fetch_mnist(args.data_home, return_X_y=True)[0]
     X_test = fetch_mnist(args.data_home, subset="test", return_X_y=True)[0]

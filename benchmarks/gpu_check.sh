@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GPU row of the MNIST benchmark (issue 8, item 7), prepared for a machine with
-# one CUDA device; about 2 minutes there. Needs MNIST in $DATA_HOME/mnist/.
+# The GPU row of the MNIST benchmark, prepared for a machine with one CUDA device;
+# about 2 minutes there. Needs MNIST in $DATA_HOME/mnist/ (default: scikit-learn's
+# data home, $SCIKIT_LEARN_DATA or ~/scikit_learn_data).
 #
-#   DATA_HOME=../shared/data bash benchmarks/gpu_check.sh
+#   DATA_HOME=DIR bash benchmarks/gpu_check.sh
 #
 # Target: the full 60,000-image fit at d=32 reaches test MSE <= 0.0038 in under 20 s
 # of wall time. Prints the device, the precision 'auto' chose, the fit time, the
@@ -10,8 +11,8 @@
 # benchmark records on 1,000 test images), then runs the tests marked gpu.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-DATA_HOME=${DATA_HOME:-../shared/data}
-OUT=${OUT:-benchmarks/results/gpu}
+DATA_HOME=${DATA_HOME:-${SCIKIT_LEARN_DATA:-$HOME/scikit_learn_data}}
+OUT=${OUT:-benchmarks/results/speed-gpu}
 PYTHON=${PYTHON:-python}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 "$PYTHON" benchmarks/bench_mnist.py --data-home "$DATA_HOME" --n-components 32 \

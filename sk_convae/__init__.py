@@ -2,7 +2,6 @@
 
 from sk_convae._estimator import ConvAutoEncoderTransformer
 from sk_convae._onnx import register_onnx_converter
-
-__version__ = "0.1.0"
+from sk_convae._version import __version__
 
 __all__ = ["ConvAutoEncoderTransformer", "__version__", "register_onnx_converter"]

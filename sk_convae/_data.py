@@ -229,8 +229,7 @@ def scale_rows(raw, offset, scale):
     raw = np.asarray(raw)
     out = np.empty(raw.shape, dtype=np.float32)
     # a few rows at a time: a float64 copy of a whole large batch would leave the
-    # CPU's caches (1,024 rows of 28x28 converted 1.5 million rows/s, 8,192 at
-    # once 0.5 million)
+    # CPU's caches, and converting it would then run at a fraction of the speed
     step = max(1, SCALE_CHUNK_BYTES // (8 * max(1, math.prod(raw.shape[1:]))))
     # beyond float32's range is inf, which RowSource.to_net reports as an error
     with np.errstate(over="ignore"):

@@ -60,6 +60,7 @@ from sk_convae._network import (
 )
 from sk_convae._precision import PRECISIONS, MixedPrecisionNet, resolve_precision
 from sk_convae._scaling import INTENSITY, fit_scaling, unscale_rows
+from sk_convae._version import __version__
 from sk_convae.exceptions import InconsistentVersionWarning
 
 
@@ -78,6 +79,7 @@ class ConvAutoEncoderTransformer(
     The input needs no scaler: floats in [0, 1], raw ``uint8`` pixels and
     standardised data are all mapped to the network's scale by one affine map
     learned in ``fit``, and ``inverse_transform`` answers on the caller's scale.
+    The default network starts as PCA and learns what PCA misses (see Notes).
 
     Parameters
     ----------
@@ -92,21 +94,14 @@ class ConvAutoEncoderTransformer(
         ``1 x n_features`` strip.
 
     architecture : {'residual', 'dense', 'conv'}, default='residual'
-        ``'residual'``: PCA plus a convolutional autoencoder. A linear path from
-        the centred image to the code and back starts as the principal axes of
-        the training data (computed from at most 10,000 of its rows), and the
-        convolutional encoder and decoder of ``'dense'`` are added to it with
-        their last layers at zero: training starts from PCA's solution, and the
-        convolutions learn what PCA misses. Trained with the squared error;
-        reconstructions of intensities are clipped to the data's range.
-        ``'dense'``: stride-2 3x3 convolutions with BatchNorm and ReLU, then a
-        linear layer to ``n_components``; the decoder mirrors it with transposed
-        convolutions. ``'conv'``: the Keras tutorial's network, 3x3 'same'
-        convolutions with ReLU each followed by 2x2 max-pooling, whose last feature
-        map is the code, and an upsampling decoder. The tutorial's seed is exactly
-        ``architecture='conv', channels=(16, 8, 8), n_components=128`` on 28x28
-        images (a 4x4x8 code; sigmoid output and binary cross-entropy through
-        ``loss='auto'``).
+        The network. ``'residual'``: PCA plus a convolutional autoencoder, trained
+        from PCA's solution (see Notes). ``'dense'``: stride-2 3x3 convolutions
+        with BatchNorm and ReLU, then a linear layer to ``n_components``; the
+        decoder mirrors it with transposed convolutions. ``'conv'``: the Keras
+        tutorial's network [8]_, 3x3 'same' convolutions with ReLU each followed
+        by 2x2 max-pooling, whose last feature map is the code, and an upsampling
+        decoder; ``architecture='conv', channels=(16, 8, 8), n_components=128`` on
+        28x28 images is exactly the tutorial's (a 4x4x8 code).
 
     channels : tuple of int, default=(32, 64, 128)
         Width of each encoder stage; its length is the depth. Each stage halves
@@ -124,61 +119,50 @@ class ConvAutoEncoderTransformer(
         The values the data can take, ``(low, high)``, when the data seen by
         ``fit`` (or by the first ``partial_fit`` call) does not show them all, for
         example ``(0, 4095)`` for 12-bit images stored as ``uint16``. Non-negative
-        ranges are read as intensities scaled by ``high`` (binary cross-entropy);
-        ranges with negative values are mapped to [-1, 1] (squared error). None
-        learns the scale from the data; ``uint8`` is always 0..255.
+        ranges are read as intensities scaled by ``high``; ranges with negative
+        values are mapped to [-1, 1]. None learns the scale from the data;
+        ``uint8`` is always 0..255.
 
     noise_factor : float, default=0.0
-        Standard deviation of the Gaussian noise added to the (scaled) inputs during
-        training, while the clean inputs are the targets: a denoising autoencoder.
-        Noisy intensities are clipped to [0, 1]. ``transform`` never adds noise.
+        Standard deviation of the Gaussian noise added to the (scaled) inputs
+        during training, while the clean inputs are the targets: a denoising
+        autoencoder [3]_. Noisy intensities are clipped to [0, 1]. ``transform``
+        never adds noise.
 
     augmentation : {None, 'mirror', 'dihedral'}, default=None
-        Random flips of the training images, each row drawn anew every epoch; the
-        flipped image is both input and target. ``'mirror'`` flips left-right
+        Random flips of the training images, drawn anew for each row every epoch;
+        the flipped image is both input and target. ``'mirror'`` flips left-right
         (scenes, faces: content whose up and down matter); ``'dihedral'`` also
-        flips up-down and, for square images, transposes: all 8 symmetries of
-        the square (textures, microscopy, aerial images: no orientation). On a
-        few thousand patches it keeps the network from learning the rows by
-        heart: on held-out patches of four photos, ``'dihedral'`` gave 1.15x
-        lower error than PCA, 1.01x without. Off by default: digits and other
-        oriented content are not symmetric. Validation rows, ``transform`` and
-        ``score`` never see flips.
+        flips up-down and, for square images, transposes: all 8 symmetries of the
+        square (textures, microscopy, aerial images). On a few thousand image
+        patches it keeps the network from learning the rows by heart. Off by
+        default: digits and other oriented content are not symmetric. Validation
+        rows, ``transform`` and ``score`` never see flips.
 
     max_epochs : int or 'auto', default='auto'
         Passes over the training data (the most, with early stopping).
-        ``'auto'`` trains about 3,750 optimizer steps, whatever the size of the
-        data: as many epochs as that takes, from 1 (above about 960,000 rows at
-        the default ``batch_size``) to 100 (small data). On the 60,000 MNIST
-        images that is 16 epochs, about 4 minutes on 2 CPU cores.
+        ``'auto'`` trains for about 3,750 optimizer steps whatever the size of
+        the data: from 1 epoch (above about 960,000 rows at the default
+        ``batch_size``) to 100 (small data); 16 epochs on the 60,000 MNIST images.
 
     batch_size : int, default=256
         Rows per gradient step (at least 2 for ``architecture='residual'`` and
-        ``'dense'``, whose BatchNorm needs two rows), and the fewest rows per
-        batch in ``transform`` and ``inverse_transform``, where it can be changed
-        after ``fit`` (their results do not depend on it). Those take more rows
-        per batch where the images are small: as many as keep the encoder's
-        largest feature map within 16 MiB on a CPU (256 MiB on CUDA) and the
-        rows within 16 MiB, so, with the default ``channels``, 8,192 rows of 8x8
-        digits (1.8x the rows/s of 256-row batches on 2 CPU cores) and 668 of
-        28x28 images; from a lazy array, no more rows than one read of about
-        1 MiB or ``batch_size``.
+        ``'dense'``, whose BatchNorm needs two rows). ``transform`` and
+        ``inverse_transform`` take at least this many rows per batch, and more
+        where the images are small (as many as keep the encoder's largest feature
+        map within 16 MiB on a CPU, 256 MiB on CUDA); their results do not depend
+        on it, and it can be changed after ``fit``.
 
     lr : float or 'auto', default='auto'
-        Peak learning rate of AdamW under a one-cycle schedule. ``'auto'``
-        follows the size of the data, as ``early_stopping='auto'`` does: 3e-3
-        where ``max_epochs='auto'`` would make more than 20 passes over the rows
-        (small data: a higher rate learns the rows by heart sooner; on photo
-        patches 1e-2 was 0.90-0.92x PCA's error where 3e-3 was 0.94-1.00x), 1e-2
-        where it makes 20 or fewer (about 52,000 rows and more at the default
-        ``batch_size``; on MNIST, with 16 epochs, 1e-2 lowered the error by 11%
-        at d=32 and raised KMeans NMI at d=10 from 0.738 to 0.753, means of 3
-        seeds). ``lr_`` says which was used.
-        ``partial_fit``, which never sees the whole data, takes 3e-3 for
-        ``'auto'``.
+        Peak learning rate of AdamW [6]_ under a one-cycle schedule [7]_.
+        ``'auto'`` is 3e-3 on small data (where ``max_epochs='auto'`` would make
+        more than 20 passes over the rows: below about 52,000 rows at the default
+        ``batch_size``), where a lower rate learns the rows by heart later, and
+        1e-2 on larger data; ``partial_fit``, which never sees the whole data,
+        takes 3e-3. ``lr_`` says which was used.
 
     weight_decay : float, default=1e-4
-        AdamW's decoupled weight decay.
+        AdamW's decoupled weight decay [6]_.
 
     device : str or torch.device, default='auto'
         Where the network trains and runs: ``'auto'`` picks CUDA when available,
@@ -186,10 +170,10 @@ class ConvAutoEncoderTransformer(
 
     precision : {'auto', 'float32', 'bfloat16', 'float16'}, default='auto'
         Arithmetic of training: ``'bfloat16'`` and ``'float16'`` run the
-        convolutions under autocast (weights, optimizer, loss and the PCA path of
-        ``architecture='residual'`` stay float32; ``'float16'`` adds a gradient
-        scaler). ``'auto'`` is ``'bfloat16'`` where the hardware computes in it
-        (CUDA devices with bfloat16, CPUs with AVX512-BF16 or AMX-BF16) and
+        convolutions under autocast [9]_ (weights, optimizer, loss and the PCA
+        path of ``architecture='residual'`` stay float32; ``'float16'`` adds a
+        gradient scaler). ``'auto'`` is ``'bfloat16'`` where the hardware computes
+        in it (CUDA devices with bfloat16, CPUs with AVX512-BF16 or AMX-BF16) and
         ``'float32'`` elsewhere; ``precision_`` says which was used. Codes and
         reconstructions are float32 and computed in float32 whatever was chosen.
 
@@ -202,24 +186,15 @@ class ConvAutoEncoderTransformer(
         In a plain Python process it trains as usual. Needs
         ``pip install 'sk-convae[distributed]'``; not used by ``partial_fit``.
 
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and noise. The same integer gives
-        identical codes; the caller's global torch and numpy random states are left
-        as they were.
-
     early_stopping : bool or 'auto', default='auto'
         Hold out ``validation_fraction`` of the rows, stop when their loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the weights
-        of the best epoch (the last one that improved on the best loss so far by
-        at least ``tol``). ``'auto'`` turns it on where ``max_epochs='auto'``
-        would pass over the rows more than 20 times (fewer than about 52,000
-        rows at the default ``batch_size``) and at least 50 rows are held out:
-        there a network can learn the training rows by heart, and on a few
-        thousand image patches it then reconstructs other images worse than PCA
-        (on patches of other photos: 1.29 times PCA's error without it, PCA's
-        error with it). With an explicit ``max_epochs`` it is off. Rows of
-        your own passed as ``fit(X, X_val=...)`` are watched instead of held-out
-        rows, and turn ``'auto'`` on.
+        of the best epoch [10]_. ``'auto'`` turns it on on small data (as for
+        ``lr``) when at least 50 rows are held out: there a network can learn the
+        training rows by heart and reconstruct other images worse than PCA. With
+        an explicit ``max_epochs`` it is off. Rows of your own passed as
+        ``fit(X, X_val=...)`` are watched instead of held-out rows, and turn
+        ``'auto'`` on.
 
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping (only used then, and not
@@ -230,50 +205,48 @@ class ConvAutoEncoderTransformer(
 
     tol : float, default=1e-4
         Smallest decrease of the validation loss, as a fraction of the best loss
-        so far, that counts as an improvement (the loss's scale depends on the
-        data; a relative threshold means the same on all of them).
+        so far, that counts as an improvement (relative, so that it means the same
+        whatever the scale of the data).
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and noise. The same integer gives
+        identical codes; the caller's global torch and numpy random states are
+        left as they were.
 
     verbose : int, default=0
         0 prints nothing; 1 shows a progress bar during each epoch and prints one
         line per epoch with the training (and validation) loss and its duration.
 
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra skorch callbacks, passed to the network as they are (copied first,
-        so that the objects passed in are never changed). A ``KeyboardInterrupt``
-        raised by one stops the fit as Ctrl-C does; only skorch's
-        ``EarlyStopping`` ends training normally that way.
+        Extra skorch callbacks, such as :class:`sk_convae.callbacks.TensorBoard`,
+        passed to the network as they are (copied first, so that the objects
+        passed in are never changed). A ``KeyboardInterrupt`` raised by one stops
+        the fit as Ctrl-C does.
 
     warm_start : bool, default=False
         When True and the transformer is fitted, ``fit`` continues from the fitted
-        weights, with the fitted scaling, image shape and loss, for ``max_epochs``
-        more epochs (as scikit-learn's ``MLPRegressor`` does), under a new
-        one-cycle schedule over those epochs (the warm-up from ``lr / 25`` to
-        ``lr`` and the annealing, as in a first fit), and with a new AdamW state,
-        as scikit-learn's MLP starts a new optimizer on a warm start (a lower
-        ``lr`` fine-tunes more gently). ``n_iter_`` and ``history_`` count every
-        epoch; ``n_epochs_`` those planned by the last ``fit``.
-        The data must have the fitted number of features, and ``image_shape``,
-        ``n_components``, ``architecture``, ``channels``, ``loss`` and
-        ``data_range`` must describe the fitted network: a ``ValueError`` naming
-        what differs is raised before any training. The other parameters (``lr``,
-        ``batch_size``, ``noise_factor``, ``early_stopping``, ``device``, ...)
-        may change. Without a fitted model, ``fit`` starts from scratch.
+        weights, scaling, image shape and loss, for ``max_epochs`` more epochs
+        under a new one-cycle schedule and a new AdamW state (as scikit-learn's
+        :class:`~sklearn.neural_network.MLPRegressor` does; a lower ``lr``
+        fine-tunes more gently). ``image_shape``, ``n_components``,
+        ``architecture``, ``channels``, ``loss`` and ``data_range`` must describe
+        the fitted network (a ``ValueError`` naming what differs is raised before
+        any training); the other parameters may change. ``n_iter_`` and
+        ``history_`` count every epoch, ``n_epochs_`` those planned by the last
+        ``fit``. Without a fitted model, ``fit`` starts from scratch.
 
     checkpoint_dir : str, path-like or None, default=None
-        A directory where ``fit`` writes ``checkpoint.pt`` after every epoch:
-        weights, optimizer, learning-rate schedule, early stopping, history and
-        random state, written atomically (a temporary file renamed over it), so
-        that a process killed at any moment leaves a complete checkpoint. ``fit``
-        called again with the same directory, data and parameters (other than
-        ``device``, ``verbose``, ``callbacks``) continues after the last complete
-        epoch and ends after the planned epochs, with the model the uninterrupted
-        fit would have given; a different fit is refused with a ``ValueError``
-        naming what differs. Once ``fit`` has succeeded the file is marked
-        finished and kept: a later ``fit`` loads the finished model without
-        training. Delete the file (or use another directory) to train afresh,
-        one directory per fit (each ``GridSearchCV`` candidate its own).
-        ``partial_fit`` writes no checkpoints; ``distributed=True`` supports none
-        yet. Stored as a string by :meth:`save`.
+        A directory where ``fit`` writes ``checkpoint.pt`` after every epoch
+        (weights, optimizer, learning-rate schedule, early stopping, history and
+        random state), atomically, so that a process killed at any moment leaves
+        a complete checkpoint. ``fit`` called again with the same directory, data
+        and parameters (``device``, ``verbose`` and ``callbacks`` may differ)
+        continues after the last complete epoch and ends with the model the
+        uninterrupted fit would have given; a different fit is refused with a
+        ``ValueError`` naming what differs. Once ``fit`` has succeeded the file is
+        marked finished and a later ``fit`` loads it without training: use one
+        directory per fit (each ``GridSearchCV`` candidate its own). Not used by
+        ``partial_fit`` nor, yet, with ``distributed=True``.
 
     Attributes
     ----------
@@ -306,10 +279,10 @@ class ConvAutoEncoderTransformer(
     data_scale_ : float
         The network sees ``(X - data_offset_) / data_scale_``.
 
-    net_ : skorch.NeuralNet
+    net_ : skorch.net.NeuralNet
         The fitted skorch network; ``net_.module_`` is the torch module.
 
-    history_ : skorch.History
+    history_ : skorch.history.History
         One dict per epoch: ``epoch``, ``train_loss``, ``valid_loss`` (with early
         stopping), ``dur`` (seconds) and more; ``history_[:, "train_loss"]``
         slices a column.
@@ -321,12 +294,83 @@ class ConvAutoEncoderTransformer(
     n_features_in_ : int
         Number of features seen during ``fit``.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when ``X`` has string column names.
 
     See Also
     --------
-    sklearn.decomposition.PCA : Linear dimensionality reduction.
+    sklearn.decomposition.PCA : Linear dimensionality reduction, the starting
+        point of the default network.
+    sklearn.decomposition.IncrementalPCA : PCA trained in batches, like
+        ``partial_fit``.
+    sklearn.decomposition.KernelPCA : Non-linear dimensionality reduction with
+        kernels, with an approximate ``inverse_transform``.
+    skorch.net.NeuralNet : The PyTorch training loop this transformer is built
+        on, for networks of your own.
+
+    Notes
+    -----
+    **Scaling.** ``fit`` learns one affine map for the whole input, not one per
+    feature, which keeps the relative brightness of pixels that convolutions rely
+    on: ``uint8`` input is divided by 255, non-negative data within [0, 1] is kept
+    as it is, other non-negative data is divided by its maximum (these are
+    *intensities*, in [0, 1]), and data with negative values is standardised by
+    its global mean and standard deviation. ``data_range`` fixes the map instead.
+    ``inverse_transform`` and ``score`` undo it.
+
+    **The default network.** Deep autoencoders learn non-linear codes that
+    reconstruct images better than PCA's [1]_, and convolutions suit images
+    [2]_. ``architecture='residual'`` adds a linear path from the centred image to
+    the code and back to a convolutional autoencoder (stride-2 3x3 convolutions
+    with batch normalisation [5]_ and ReLU, a linear layer to the code, and a
+    mirrored decoder). The linear path starts as the principal axes of the
+    training data (computed from at most 10,000 of its rows) and the last layer
+    of each convolutional path starts at zero, so that the untrained network *is*
+    PCA and training learns a correction to it, as a residual block learns one to
+    its identity path [4]_. The output is on the data's scale, trained with the
+    squared error; reconstructions of intensities are clipped to [0, 1].
+
+    **Training.** AdamW [6]_ with the learning rate on a one-cycle schedule [7]_
+    (``torch.optim.lr_scheduler.OneCycleLR``: from ``lr / 25`` up to ``lr`` over
+    the first 30% of the steps, then annealed towards zero), in shuffled batches
+    of ``batch_size`` rows. The ``'auto'`` values adapt the recipe to the size of
+    the data: about the same number of steps whatever the size
+    (``max_epochs``), and on small data, which the network can learn by heart, a
+    lower peak rate (``lr``) and early stopping (``early_stopping``). The
+    Benchmarks page of the documentation shows how the defaults compare with PCA,
+    on which data and machines.
+
+    References
+    ----------
+    .. [1] G. E. Hinton and R. R. Salakhutdinov, "Reducing the dimensionality of
+       data with neural networks", Science, 313(5786), pp. 504-507, 2006.
+    .. [2] J. Masci, U. Meier, D. Cireşan and J. Schmidhuber, "Stacked
+       convolutional auto-encoders for hierarchical feature extraction", in
+       Artificial Neural Networks and Machine Learning (ICANN), pp. 52-59, 2011.
+    .. [3] P. Vincent, H. Larochelle, Y. Bengio and P.-A. Manzagol, "Extracting
+       and composing robust features with denoising autoencoders", in Proceedings
+       of the 25th International Conference on Machine Learning (ICML),
+       pp. 1096-1103, 2008.
+    .. [4] K. He, X. Zhang, S. Ren and J. Sun, "Deep residual learning for image
+       recognition", in Proceedings of the IEEE Conference on Computer Vision and
+       Pattern Recognition (CVPR), pp. 770-778, 2016.
+    .. [5] S. Ioffe and C. Szegedy, "Batch normalization: accelerating deep
+       network training by reducing internal covariate shift", in Proceedings of
+       the 32nd International Conference on Machine Learning (ICML),
+       pp. 448-456, 2015.
+    .. [6] I. Loshchilov and F. Hutter, "Decoupled weight decay regularization",
+       in International Conference on Learning Representations (ICLR), 2019.
+    .. [7] L. N. Smith and N. Topin, "Super-convergence: very fast training of
+       neural networks using large learning rates", in Artificial Intelligence
+       and Machine Learning for Multi-Domain Operations Applications, Proc. SPIE
+       11006, 2019.
+    .. [8] F. Chollet, "Building autoencoders in Keras", The Keras Blog, 2016.
+       https://blog.keras.io/building-autoencoders-in-keras.html
+    .. [9] P. Micikevicius et al., "Mixed precision training", in International
+       Conference on Learning Representations (ICLR), 2018.
+    .. [10] L. Prechelt, "Early stopping - but when?", in Neural Networks:
+       Tricks of the Trade, Lecture Notes in Computer Science 1524, pp. 55-69,
+       Springer, 1998.
 
     Examples
     --------
@@ -433,12 +477,13 @@ class ConvAutoEncoderTransformer(
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, *, X_val=None):
-        """Train the autoencoder on ``X``: from scratch, or from the fitted model
-        with ``warm_start=True``, or from the last checkpoint in ``checkpoint_dir``.
+        """Train the autoencoder on ``X``.
 
+        Training starts from scratch, or from the fitted model with
+        ``warm_start=True``, or from the last checkpoint in ``checkpoint_dir``.
         ``X`` is read in batches as training needs them: a memory-mapped, HDF5,
         zarr or Dask array is never loaded whole, and no float copy of the data is
-        made (see "Large datasets" in the README).
+        made (see the user guide on large data).
 
         Ctrl-C (``KeyboardInterrupt``) stops training and reaches the caller, as
         any error does; the transformer is then left as it was before the call
@@ -465,7 +510,7 @@ class ConvAutoEncoderTransformer(
             never trained on. Pass images that ``X`` does not overlap: rows held
             out at random from patches cut from a few images share their pixels
             with the training rows and cannot tell learning by heart from
-            learning (on photos: ``benchmarks/study/photos.md``). Turns
+            learning (see the Benchmarks page of the documentation). Turns
             ``early_stopping='auto'`` on; an error with ``early_stopping=False``.
             In a ``Pipeline``: ``pipe.fit(X, step__X_val=X_val)`` (the steps
             before are not applied to it). With ``distributed=True`` each process
@@ -561,13 +606,12 @@ class ConvAutoEncoderTransformer(
         scaling and the network from ``X``, as ``fit`` would; each call then makes
         one pass over its rows in shuffled batches of ``batch_size``. The optimizer
         (AdamW) keeps its state from call to call, and its learning rate is the
-        current ``lr`` throughout each call, with no schedule: lower it between calls
-        with ``set_params(lr=...)`` to anneal (a last pass at a tenth of the rate
-        helps: on 20,000 MNIST digits in chunks of 5,000, three passes at 3e-3 and
-        one at 3e-4 reach half of PCA's error at 16 components). After ``fit``,
-        ``partial_fit`` continues from the fitted weights. ``early_stopping``,
-        ``max_epochs``, ``warm_start`` and ``checkpoint_dir`` are not used here:
-        ``n_iter_`` counts the calls. A call stopped by Ctrl-C
+        current ``lr`` (3e-3 for ``'auto'``) throughout each call, with no
+        schedule: lower it between calls with ``set_params(lr=...)`` to anneal (a
+        last pass at a tenth of the rate helps). After ``fit``, ``partial_fit``
+        continues from the fitted weights. ``early_stopping``, ``max_epochs``,
+        ``warm_start`` and ``checkpoint_dir`` are not used here: ``n_iter_``
+        counts the calls. A call stopped by Ctrl-C
         (``KeyboardInterrupt``, which reaches the caller) or by an error leaves the
         transformer exactly as it was before it: weights, optimizer state and
         history.
@@ -1034,7 +1078,7 @@ class ConvAutoEncoderTransformer(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components_), dtype float32
+        X_new : ndarray of shape (n_samples, `n_components_`), dtype float32
             The codes; a Dask array of them (computed lazily, block by block) when
             ``X`` is a Dask array.
         """
@@ -1049,13 +1093,13 @@ class ConvAutoEncoderTransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components_)
+        X : array-like of shape (n_samples, `n_components_`)
             Codes, as returned by ``transform``, or new points in code space; a Dask
             array of codes gives a Dask array of images.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_), dtype float32
+        X_original : ndarray of shape (n_samples, `n_features_in_`), dtype float32
             The reconstructed images.
         """
         check_is_fitted(self)
@@ -1381,13 +1425,9 @@ class ConvAutoEncoderTransformer(
         return to_onnx(self, part, dtype=dtype, target_opset=target_opset)
 
     def __getstate__(self):
-        from sk_convae import __version__
-
         return {**super().__getstate__(), "_sk_convae_version": __version__}
 
     def __setstate__(self, state):
-        from sk_convae import __version__
-
         state = dict(state)
         original = state.pop("_sk_convae_version", "unknown")
         if original != __version__:

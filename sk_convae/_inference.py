@@ -10,12 +10,9 @@ no longer change. On a CPU, oneDNN (torch's MKLDNN backend) runs it faster when
 - the feature maps stay in that layout from the first convolution to the last, with
   one conversion in and one out, instead of one per layer.
 
-Measured on the MNIST test images, d=32, 2 cores of an AMD EPYC, in one run:
-``transform`` 1.41x the rows/s it had with the module's own ``encode`` at 256-row
-batches and 1.57x at 1,024-row batches (where plain float32 convolutions slow
-down), codes within 2e-6 (``benchmarks/bench_inference.py``; this machine's timings
-vary by tens of percent between runs). The arithmetic is float32 throughout: no
-precision is traded for it.
+The codes agree with the module's own ``encode`` to float32 rounding: the
+arithmetic is float32 throughout, and no precision is traded for the speed (the
+Benchmarks page of the documentation measures it).
 
 Only the strided encoders (``DownBlock`` stages, then ``Flatten`` and ``Linear``:
 ``architecture='residual'`` and ``'dense'``) are prepared; other networks, other
@@ -50,11 +47,10 @@ def inference_batch_rows(module, device, batch_size):
     Inference keeps no activations for a backward pass, so a batch can hold more
     rows than a training step; per-batch costs (a kernel launch per layer, a copy
     to the device, a conversion of the rows) then weigh less. More is not always
-    faster on a CPU: beyond its caches a convolution slows down (2 cores of an AMD
-    EPYC: 28x28 images encode fastest at 256-1,024 rows, 32x32 RGB at 256, 8x8
-    at 4,096 and beyond). The batch therefore holds as many rows as keep the
-    encoder's largest feature map within ``INFERENCE_BYTES[device][0]`` and the
-    float32 rows within ``[1]``, and never fewer than ``batch_size``. With the
+    faster on a CPU: once its feature maps outgrow the caches a convolution slows
+    down, the sooner the larger the images. The batch therefore holds as many rows
+    as keep the encoder's largest feature map within ``INFERENCE_BYTES[device][0]``
+    and the float32 rows within ``[1]``, and never fewer than ``batch_size``. With the
     default ``channels=(32, 64, 128)`` that is, on a CPU (16 MiB each), 8,192 rows
     of 8x8 images and 668 of 28x28; on CUDA (256 MiB and 16 MiB), 5,349 of 28x28.
     Rows are independent in eval mode: the codes depend on it only through

@@ -28,6 +28,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from sk_convae._version import __version__
+
 # The lowest opset torch's exporter has its own implementations for, and the
 # default: ONNX Runtime reads it since version 1.14. Lower ones would go through
 # ONNX's version converter, which fails on common operators: refused.
@@ -193,8 +195,6 @@ def to_onnx(estimator, part="encoder", *, dtype=None, target_opset=None):
             "the exported graph uses operators outside the standard ONNX domain "
             f"({sorted(found)}), which this export does not support."
         )
-    from sk_convae import __version__
-
     model.producer_name = "sk-convae"
     model.producer_version = __version__
     model.doc_string = (
@@ -259,6 +259,13 @@ def register_onnx_converter():
     The transformer converts to its encoder, the input scaling included, with the
     input type skl2onnx gives it (``X``'s dtype for ``to_onnx(model, X)``) and
     float32 codes. Needs ``pip install 'sk-convae[onnx]'``.
+
+    See Also
+    --------
+    sk_convae.ConvAutoEncoderTransformer.to_onnx : The encoder or the decoder
+        alone, without skl2onnx.
+    skl2onnx.update_registered_converter : How skl2onnx learns converters for
+        estimators it does not know.
 
     Examples
     --------

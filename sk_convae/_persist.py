@@ -77,6 +77,7 @@ from skorch.history import History
 from sk_convae._device import resolve_device
 from sk_convae._precision import PRECISIONS
 from sk_convae._scaling import INTENSITY, STANDARDIZED
+from sk_convae._version import __version__
 from sk_convae.exceptions import ModelFileError
 
 FORMAT = "sk-convae"
@@ -303,8 +304,6 @@ def _check_entries(values, entries, what):
 
 
 def _library_versions():
-    from sk_convae import __version__
-
     versions = {"sk-convae": __version__, "python": platform.python_version()}
     for name in ("torch", "scikit-learn", "skorch", "numpy", "safetensors"):
         try:

@@ -6,11 +6,51 @@ from skorch.callbacks import Callback
 
 from sk_convae._network import ClippedMSELoss
 
+__all__ = ["TensorBoard", "reconstruct"]
+
 
 def reconstruct(net, rows):
-    """The fitted ``net``'s reconstructions of ``rows`` (a tensor on the network's
-    scale), in eval mode and without autograd; sigmoid applied for cross-entropy,
-    clipping to [0, 1] for the clipped squared error, as ``inverse_transform``."""
+    """Reconstruct rows on the network's scale with a fitted skorch network.
+
+    The network runs in eval mode and without autograd, and its output is
+    brought to the data's range as ``inverse_transform`` does: through a sigmoid
+    for binary cross-entropy, clipped to [0, 1] for the clipped squared error.
+    The module's training mode is restored afterwards, so that a callback can
+    call it in the middle of training.
+
+    Parameters
+    ----------
+    net : skorch.net.NeuralNet
+        An initialised network, such as ``ConvAutoEncoderTransformer.net_`` or the
+        network a callback is given.
+    rows : torch.Tensor of shape (n_samples, n_features)
+        Flattened images on the network's scale, ``(X - data_offset_) /
+        data_scale_``.
+
+    Returns
+    -------
+    reconstructions : torch.Tensor of shape (n_samples, n_features)
+        On the network's scale and its device.
+
+    See Also
+    --------
+    sk_convae.ConvAutoEncoderTransformer.inverse_transform : Reconstructions
+        on the caller's scale, from codes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_digits
+    >>> from sk_convae import ConvAutoEncoderTransformer
+    >>> from sk_convae.callbacks import reconstruct
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> ae = ConvAutoEncoderTransformer(
+    ...     8, image_shape=(8, 8), channels=(4, 8), max_epochs=1, random_state=0
+    ... ).fit(X)
+    >>> rows = torch.as_tensor((X[:3] - ae.data_offset_) / ae.data_scale_)
+    >>> reconstruct(ae.net_, rows.float()).shape
+    torch.Size([3, 64])
+    """
     module = net.module_
     was_training = module.training
     module.eval()
@@ -27,11 +67,8 @@ def reconstruct(net, rows):
 class TensorBoard(Callback):
     """Write losses, learning rate and reconstruction images for TensorBoard.
 
-    One line turns it on::
-
-        ConvAutoEncoderTransformer(callbacks=[TensorBoard("runs/ae")])
-
-    then ``tensorboard --logdir runs``. Scalars per epoch: ``loss/train_loss``
+    Pass it with ``ConvAutoEncoderTransformer(callbacks=[TensorBoard("runs/ae")])``
+    and run ``tensorboard --logdir runs``. Scalars per epoch: ``loss/train_loss``
     (and ``loss/valid_loss`` with early stopping), ``lr``, ``epoch_seconds``.
     Images: the first ``n_images`` training images once (``originals``), and their
     reconstructions (``reconstructions``) every ``images_every`` epochs and after the
@@ -48,6 +85,28 @@ class TensorBoard(Callback):
         How many training images to follow.
     images_every : int, default=5
         Epochs between two reconstruction snapshots.
+
+    See Also
+    --------
+    skorch.callbacks.TensorBoard : The callback of skorch, which logs the
+        history's scalars only.
+    sk_convae.plotting.TrainingCurveDisplay : The losses of a fitted
+        transformer, with matplotlib.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_digits
+    >>> from sk_convae import ConvAutoEncoderTransformer
+    >>> from sk_convae.callbacks import TensorBoard
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> with tempfile.TemporaryDirectory() as runs:
+    ...     ae = ConvAutoEncoderTransformer(
+    ...         8, image_shape=(8, 8), channels=(4, 8), max_epochs=2,
+    ...         callbacks=[TensorBoard(os.path.join(runs, "ae"), images_every=1)],
+    ...     ).fit(X)
+    ...     print(len(os.listdir(os.path.join(runs, "ae"))))
+    1
     """
 
     def __init__(self, log_dir, *, n_images=8, images_every=5):
@@ -56,10 +115,30 @@ class TensorBoard(Callback):
         self.images_every = images_every
 
     def initialize(self):
+        """Forget any writer; skorch calls it when the network is initialised.
+
+        Returns
+        -------
+        self : TensorBoard
+            This callback.
+        """
         self.writer_ = None
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Open the writer and write the original images.
+
+        Parameters
+        ----------
+        net : skorch.net.NeuralNet
+            The network being trained.
+        X : torch.utils.data.Dataset or array-like, default=None
+            The training rows, on the network's scale.
+        y : None
+            Ignored.
+        **kwargs : dict
+            Ignored; what else skorch passes.
+        """
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -73,6 +152,15 @@ class TensorBoard(Callback):
         self.writer_.add_images("originals", self._as_images(net, self.images_), 0)
 
     def on_epoch_end(self, net, **kwargs):
+        """Write the epoch's scalars, and its reconstructions every few epochs.
+
+        Parameters
+        ----------
+        net : skorch.net.NeuralNet
+            The network being trained.
+        **kwargs : dict
+            Ignored; what else skorch passes.
+        """
         row = net.history[-1]
         epoch = row["epoch"]
         for key in ("train_loss", "valid_loss"):
@@ -84,6 +172,15 @@ class TensorBoard(Callback):
             self._write_reconstructions(net, epoch)
 
     def on_train_end(self, net, **kwargs):
+        """Write the last reconstructions and close the writer.
+
+        Parameters
+        ----------
+        net : skorch.net.NeuralNet
+            The network that was trained.
+        **kwargs : dict
+            Ignored; what else skorch passes.
+        """
         epoch = net.history[-1]["epoch"]
         if epoch % self.images_every:
             self._write_reconstructions(net, epoch)

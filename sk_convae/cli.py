@@ -1,8 +1,13 @@
-"""The ``sk-convae`` command: a demo and the MNIST benchmark.
+"""The ``sk-convae`` command: a demo on a small dataset.
 
-sk-convae demo                       # 8x8 digits, offline, about 30 s
-sk-convae demo --dataset mnist --data-home ../shared/data
-sk-convae benchmark --quick --data-home ../shared/data
+sk-convae demo                       # 8x8 digits, offline
+sk-convae demo --dataset mnist       # MNIST from scikit-learn's data home
+sk-convae demo --dataset mnist --data-home DIR
+
+MNIST is read from ``DIR/mnist`` (``--data-home``), else from scikit-learn's data
+home (the ``SCIKIT_LEARN_DATA`` environment variable, else ``~/scikit_learn_data``),
+and downloaded there if it is missing. The benchmarks are scripts of the source
+repository (``benchmarks/``), run from a checkout.
 """
 
 import argparse
@@ -12,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["main"]
+
 DESCRIPTION = """\
 sk-convae trains a convolutional autoencoder as a scikit-learn transformer: a
 drop-in replacement for PCA that compresses images into n_components numbers and
@@ -20,10 +27,9 @@ draws them back.
   demo       fit PCA and the autoencoder on a small dataset, print how they
              compare, and save figures (reconstructions, codes, 2-D map,
              learning curve, interpolation, denoising) into --out
-  benchmark  the full comparison with PCA on MNIST (reconstruction, kNN,
-             logistic regression, clustering, time), as in benchmarks/
 
-Run 'sk-convae demo --help' or 'sk-convae benchmark --help' for the options.
+Run 'sk-convae demo --help' for the options. The benchmarks against PCA are
+scripts of the source repository (benchmarks/), run from a checkout.
 """
 
 
@@ -33,7 +39,7 @@ def main(argv=None):
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", metavar="{demo,benchmark}")
+    commands = parser.add_subparsers(dest="command", metavar="{demo}")
 
     demo = commands.add_parser(
         "demo",
@@ -50,7 +56,10 @@ def main(argv=None):
         "images through fetch_mnist",
     )
     demo.add_argument(
-        "--data-home", default=None, help="folder holding mnist/ (for --dataset mnist)"
+        "--data-home",
+        default=None,
+        help="folder holding mnist/ (for --dataset mnist); default: scikit-learn's "
+        "data home, $SCIKIT_LEARN_DATA or ~/scikit_learn_data",
     )
     demo.add_argument(
         "--out", type=Path, default=Path("sk-convae-demo"), help="output folder"
@@ -68,28 +77,15 @@ def main(argv=None):
     )
     demo.add_argument("--quiet", action="store_true", help="no progress output")
 
-    commands.add_parser(
-        "benchmark",
-        help="compare with PCA on MNIST (see benchmarks/README.md)",
-        add_help=False,
-    )
-
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "benchmark":
-        from sk_convae._benchmark import main as benchmark
-
-        benchmark(rest)
-        return 0
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args = parser.parse_args(argv)
     if args.command == "demo":
-        run_demo(args)
+        _run_demo(args)
         return 0
     parser.print_help()
     return 0
 
 
-def run_demo(args):
+def _run_demo(args):
     """Fit, compare, and draw every figure of the seed's workflow."""
     import matplotlib
 

@@ -1,6 +1,7 @@
 """Shared fixtures: small, fast data and settings."""
 
 import os
+from pathlib import Path
 
 # scikit-learn's array-API checks run only with this set before scipy is imported;
 # without it they are skipped, and we want every estimator check to run.
@@ -23,6 +24,18 @@ else:
 
 # Settings that train a usable model on the 8x8 digits in about a second.
 FAST = dict(image_shape=(8, 8), max_epochs=4, batch_size=64, random_state=0)
+
+# scikit-learn's data home, as sklearn.datasets.get_data_home() names it (the
+# SCIKIT_LEARN_DATA environment variable, else ~/scikit_learn_data) but without
+# creating it. Tests that need the real MNIST files read them from DATA_HOME/mnist
+# and never download them: CI sets SCIKIT_LEARN_DATA to a folder that holds them.
+DATA_HOME = Path(
+    os.environ.get("SCIKIT_LEARN_DATA", os.path.join("~", "scikit_learn_data"))
+).expanduser()
+needs_mnist = pytest.mark.skipif(
+    not (DATA_HOME / "mnist").is_dir(),
+    reason="needs MNIST in $SCIKIT_LEARN_DATA/mnist",
+)
 
 
 def batches_of_batch_size():

@@ -1,8 +1,10 @@
-"""The MNIST benchmark script, end to end on tiny fake data."""
+"""The benchmark scripts of benchmarks/, end to end on tiny fake data."""
 
+import datetime
 import gzip
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -10,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+import sk_convae
 from sk_convae.datasets import _mnist
 from sk_convae.datasets._download import RemoteFile
 from sk_convae.datasets._idx import to_idx
@@ -18,9 +22,18 @@ from sk_convae.datasets._idx import to_idx
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mnist.py"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def benchmarks_on_path():
+    """The scripts import their engine, ``_benchmark``, from beside them: benchmarks/
+    is run from a checkout and is not part of the installed package."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    yield
+    sys.path.remove(str(SCRIPT.parent))
+
+
 @pytest.fixture(scope="module")
 def bench():
-    from sk_convae import _benchmark
+    import _benchmark
 
     return _benchmark
 
@@ -127,19 +140,63 @@ def test_benchmark_writes_tables_json_and_figures(bench, tiny_mnist, tmp_path):
     assert [r["test_mse"] for r in again] == [r["test_mse"] for r in rows]
 
 
-def test_benchmark_script_and_command_share_the_options():
+def test_benchmark_script_runs_from_the_checkout():
     script = subprocess.run(
         [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True
     )
-    assert script.returncode == 0
+    assert script.returncode == 0, script.stderr
+    assert "usage: bench_mnist.py" in script.stdout
     assert "--quick" in script.stdout and "--resume" in script.stdout
-    command = subprocess.run(
-        [sys.executable, "-m", "sk_convae.cli", "benchmark", "--help"],
+
+
+def test_the_engine_is_not_in_the_installed_package():
+    assert not (Path(sk_convae.__file__).parent / "_benchmark.py").exists()
+
+
+def test_results_record_version_commit_machine_and_date(bench, tmp_path):
+    bench.write_results(tmp_path, "| table |\n", [{"method": "pca"}])
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["runs"] == [{"method": "pca"}]
+    assert report["versions"]["sk-convae"] == sk_convae.__version__
+    assert report["versions"]["torch"] == torch.__version__
+    assert report["machine"]["cpu"] == bench.cpu_model()
+    assert report["machine"]["gpu"] == (
+        torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    )
+    date = datetime.datetime.fromisoformat(report["date"])
+    assert date.tzinfo is not None and date <= datetime.datetime.now(
+        datetime.timezone.utc
+    )
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=SCRIPT.parent, capture_output=True, text=True
+    )
+    if head.returncode == 0:  # a checkout (else git_commit is None, tested below)
+        assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", report["git_commit"])
+        assert report["git_commit"].startswith(head.stdout.strip())
+    assert (tmp_path / "results.md").read_text() == "| table |\n"
+
+
+def test_git_commit_is_none_outside_a_checkout_and_marks_a_dirty_tree(bench, tmp_path):
+    assert bench.git_commit(tmp_path) is None
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    try:
+        subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("needs git")
+    (tmp_path / "a.txt").write_text("a")
+    subprocess.run([*git, "add", "a.txt"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a"], cwd=tmp_path, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
-    )
-    assert command.returncode == 0
-    assert "usage: sk-convae benchmark" in command.stdout
+        check=True,
+    ).stdout.strip()
+    (tmp_path / "untracked.txt").write_text("not part of the commit")
+    assert bench.git_commit(tmp_path) == head
+    (tmp_path / "a.txt").write_text("changed")
+    assert bench.git_commit(tmp_path) == head + "-dirty"
 
 
 def test_clustering_accuracy_matches_labels_up_to_renaming(bench):

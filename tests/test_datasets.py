@@ -2,7 +2,7 @@
 
 No test touches the network: files are written here, downloads come from an HTTP
 server on 127.0.0.1, and the real MNIST files are used only where they are present
-beside the project (``../shared/data/mnist``).
+in scikit-learn's data home (``$SCIKIT_LEARN_DATA/mnist``).
 """
 
 import gzip
@@ -12,7 +12,6 @@ import os
 import threading
 import urllib.request
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +20,7 @@ from numpy.testing import assert_array_equal
 from sk_convae.datasets import _download, _mnist, fetch_fashion_mnist, fetch_mnist
 from sk_convae.datasets._download import RemoteFile
 from sk_convae.datasets._idx import parse_idx, to_idx
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA_HOME, needs_mnist
 
 # ----------------------------------------------------------------------------------
 # A small fake dataset in the canonical layout
@@ -331,12 +329,10 @@ def test_published_checksums_are_well_formed():
 # The real files, where this machine has them
 
 
-@pytest.mark.skipif(
-    not (SHARED_DATA / "mnist").exists(), reason="no MNIST files beside the project"
-)
+@needs_mnist
 def test_real_mnist_files(no_network):
-    train = fetch_mnist(SHARED_DATA, download_if_missing=False)
-    test = fetch_mnist(SHARED_DATA, subset="test", download_if_missing=False)
+    train = fetch_mnist(DATA_HOME, download_if_missing=False)
+    test = fetch_mnist(DATA_HOME, subset="test", download_if_missing=False)
     assert train.data.shape == (60000, 784) and test.data.shape == (10000, 784)
     assert_array_equal(
         np.bincount(train.target),

@@ -1,14 +1,50 @@
-"""The examples run, and say what they claim."""
+"""The examples run, and say what they claim.
+
+The examples are the gallery's scripts: sphinx-gallery runs them with their
+defaults when the docs are built; here they run as scripts, with options that
+keep them fast, and their variables are checked.
+"""
 
 import re
 import runpy
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_quickstart_autoencoder_beats_pca(capsys):
-    runpy.run_path(str(EXAMPLES / "quickstart.py"), run_name="__main__")
+@pytest.fixture(autouse=True)
+def _close_figures():
+    pytest.importorskip("matplotlib")
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def run_example(name, argv, monkeypatch):
+    """Run ``examples/<name>`` as a script with ``argv``; return its variables."""
+    monkeypatch.setattr("sys.argv", [name, *argv])
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    return runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+
+
+def test_gallery_examples_are_named_for_sphinx_gallery():
+    names = sorted(p.name for p in EXAMPLES.glob("*.py"))
+    assert names and all(name.startswith("plot_") for name in names)
+    assert (EXAMPLES / "README.rst").exists()
+    for path in EXAMPLES.glob("*.py"):
+        # a docstring whose first line under the opening quotes is the title,
+        # underlined with "=", and text cells marked "# %%"
+        lines = path.read_text().splitlines()
+        assert lines[0] == '"""' and set(lines[2]) == {"="}, path.name
+        assert len(lines[2]) == len(lines[1]), path.name
+        assert "# %%" in path.read_text(), path.name
+
+
+def test_quickstart_autoencoder_beats_pca(monkeypatch, capsys):
+    run_example("plot_quickstart.py", [], monkeypatch)
     out = capsys.readouterr().out
     rows = dict(
         (m.group(1), (float(m.group(2)), float(m.group(3))))
@@ -32,16 +68,13 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     assert namespace["pipe"].score(namespace["X"], namespace["y"]) > 0.95
 
 
-def _run_example(name, argv, monkeypatch):
-    monkeypatch.setattr("sys.argv", [name, *argv])
-    return runpy.run_path(str(EXAMPLES / name), run_name="example")["main"](argv)
-
-
 def test_similarity_search_compares_codes_pca_and_pixels(tmp_path, monkeypatch, capsys):
     out = tmp_path / "search.png"
-    precision = _run_example(
-        "similarity_search.py", ["--max-epochs", "20", "--out", str(out)], monkeypatch
-    )
+    precision = run_example(
+        "plot_similarity_search.py",
+        ["--max-epochs", "20", "--out", str(out)],
+        monkeypatch,
+    )["precision"]
     assert out.stat().st_size > 2000
     names = list(precision)
     assert [n.split(" (")[0] for n in names] == [
@@ -57,8 +90,8 @@ def test_similarity_search_compares_codes_pca_and_pixels(tmp_path, monkeypatch, 
 
 def test_generate_decodes_interpolations_and_samples(tmp_path, monkeypatch):
     out = tmp_path / "generated.png"
-    result = _run_example(
-        "generate.py", ["--max-epochs", "10", "--out", str(out)], monkeypatch
+    result = run_example(
+        "plot_generate.py", ["--max-epochs", "10", "--out", str(out)], monkeypatch
     )
     assert out.stat().st_size > 2000
     assert len(result["interpolations"]) == 3
@@ -70,9 +103,9 @@ def test_generate_decodes_interpolations_and_samples(tmp_path, monkeypatch):
 
 def test_denoising_example_cleans_better_than_the_plain_model(tmp_path, monkeypatch):
     out = tmp_path / "denoising.png"
-    errors = _run_example(
-        "denoising.py", ["--max-epochs", "15", "--out", str(out)], monkeypatch
-    )
+    errors = run_example(
+        "plot_denoising.py", ["--max-epochs", "15", "--out", str(out)], monkeypatch
+    )["errors"]
     assert out.stat().st_size > 2000
     plain, denoising = (errors[k] for k in errors if "autoencoder" in k)
     assert denoising < 0.8 * plain

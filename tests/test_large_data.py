@@ -1,7 +1,5 @@
 """Data beyond memory: lazy arrays, the streaming data path and partial_fit."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -9,9 +7,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import sk_convae._data as data
 from sk_convae import ConvAutoEncoderTransformer
-from tests.conftest import FAST
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA_HOME, FAST, needs_mnist
 
 
 class LazyRows:
@@ -266,16 +262,16 @@ def test_data_range_sets_the_scale_for_fit_too(digits):
         ConvAutoEncoderTransformer(data_range=(5, 1), **FAST).fit(X)
 
 
-@pytest.mark.skipif(
-    not (SHARED_DATA / "mnist").is_dir(), reason="needs ../shared/data/mnist"
-)
+@needs_mnist
 def test_partial_fit_over_memmap_chunks_of_mnist_beats_pca(tmp_path):
     from sklearn.decomposition import PCA
 
     from sk_convae.datasets import fetch_mnist
 
-    X = fetch_mnist(SHARED_DATA, subset="train").data[:20_000]
-    X_test = fetch_mnist(SHARED_DATA, subset="test").data[:2_000]
+    X = fetch_mnist(DATA_HOME, subset="train", download_if_missing=False).data
+    X = X[:20_000]
+    X_test = fetch_mnist(DATA_HOME, subset="test", download_if_missing=False).data
+    X_test = X_test[:2_000]
     memmap = _memmap(X, tmp_path)
     ae = ConvAutoEncoderTransformer(n_components=16, random_state=0)
     # four passes in chunks of 5,000 rows; the last one at a tenth of the rate

@@ -14,13 +14,12 @@ from sklearn.pipeline import Pipeline
 import sk_convae._onnx
 from sk_convae import ConvAutoEncoderTransformer, register_onnx_converter
 from sk_convae._onnx import ScaledDecoder, ScaledEncoder
-from tests.conftest import FAST
+from tests.conftest import DATA_HOME, FAST, needs_mnist
 
 ort = pytest.importorskip("onnxruntime")
 skl2onnx = pytest.importorskip("skl2onnx")
 onnx = pytest.importorskip("onnx")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # what the issue asks of float32 models: codes and images within 1e-4
 ATOL = 1e-4
 
@@ -140,13 +139,11 @@ def test_the_default_dtype_is_the_one_fit_saw(uint8_ae):
     assert _input_type(ae.to_onnx("decoder")) == onnx.TensorProto.FLOAT
 
 
-@pytest.mark.skipif(
-    not (SHARED_DATA / "mnist").is_dir(), reason="needs ../shared/data/mnist"
-)
+@needs_mnist
 def test_uint8_mnist_images_in_codes_and_images_out():
     from sk_convae.datasets import fetch_mnist
 
-    X = fetch_mnist(SHARED_DATA, subset="test").data
+    X = fetch_mnist(DATA_HOME, subset="test", download_if_missing=False).data
     assert X.dtype == np.uint8
     ae = ConvAutoEncoderTransformer(
         n_components=16, channels=(8, 16, 32), max_epochs=1, random_state=0
@@ -317,18 +314,18 @@ def test_pipelines_with_knn_and_kmeans_convert(digits_ae, digits_split):
 
 
 # ----------------------------------------------------------------------------------
-# The README's section and the example
+# The user guide's page on saving, and the example
 
 
-def test_readme_saving_and_deploying_runs(digits, tmp_path, monkeypatch):
+def test_saving_and_deploying_page_runs(digits, tmp_path, monkeypatch):
+    """Every python block of docs/user_guide/saving.md, in order, on a Pipeline."""
     import re
 
     from sklearn.neighbors import KNeighborsClassifier
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("## Saving and deploying")[1].split("\n## ")[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(blocks) == 3
+    page = Path(__file__).resolve().parents[1] / "docs" / "user_guide" / "saving.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert len(blocks) == 6
     X, y = digits
     pipe = Pipeline(
         [
@@ -339,11 +336,13 @@ def test_readme_saving_and_deploying_runs(digits, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {"pipe": pipe, "X": X}
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)
+        exec(compile(block, "saving.md", "exec"), namespace)
     assert_array_equal(namespace["labels"], pipe.predict(X))
     assert_allclose(namespace["probabilities"], pipe.predict_proba(X), atol=ATOL)
+    assert_allclose(namespace["codes"], pipe["ae"].transform(X), atol=ATOL)
     assert_array_equal(namespace["ae"].transform(X), pipe["ae"].transform(X))
     assert {p.name for p in tmp_path.iterdir()} == {
+        "pipeline.joblib",
         "ae.safetensors",
         "encoder.onnx",
         "decoder.onnx",
@@ -351,19 +350,19 @@ def test_readme_saving_and_deploying_runs(digits, tmp_path, monkeypatch):
     }
 
 
-def test_deploy_example_agrees_with_the_pipeline_and_times_both(tmp_path):
+def test_deploy_example_agrees_with_the_pipeline_and_times_both(tmp_path, monkeypatch):
     import runpy
 
-    example = Path(__file__).resolve().parents[1] / "examples" / "deploy_onnx.py"
-    main = runpy.run_path(str(example), run_name="example")["main"]
-    result = main(
-        ["--max-epochs", "2", "--n-test", "60", "--budget", "0", "--out", str(tmp_path)]
-    )
-    assert result["same_labels"] == result["n_test"] == 60
+    example = Path(__file__).resolve().parents[1] / "examples" / "plot_deploy_onnx.py"
+    argv = ["--max-epochs", "2", "--n-test", "60", "--budget", "0"]
+    monkeypatch.setattr("sys.argv", [example.name, *argv, "--out", str(tmp_path)])
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    result = runpy.run_path(str(example), run_name="__main__")
+    assert result["same_labels"] == len(result["X_test"]) == 60
     assert result["max_difference"] <= ATOL
     assert (tmp_path / "pipeline.onnx").exists()
     loaded = ConvAutoEncoderTransformer.load(tmp_path / "ae.safetensors")
     assert loaded.n_components_ == 16
-    rates = result["rows_per_second"]
+    rates = result["speed"]
     assert set(rates) == {"Pipeline (PyTorch)", "ONNX Runtime"}
     assert all(r > 0 for engine in rates.values() for r in engine.values())

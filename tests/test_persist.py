@@ -798,7 +798,8 @@ def test_joblib_still_works_without_a_warning(fitted, tmp_path):
 
 def test_a_pickle_of_another_version_warns(fitted, monkeypatch):
     ae, _ = fitted
-    monkeypatch.setattr(sk_convae, "__version__", "0.0.1")
+    # the version a pickle records is the one _estimator imported
+    monkeypatch.setattr(sk_convae._estimator, "__version__", "0.0.1")
     data = pickle.dumps(ae)
     monkeypatch.undo()
     with pytest.warns(InconsistentVersionWarning) as record:

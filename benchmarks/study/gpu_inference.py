@@ -1,4 +1,4 @@
-"""Encoding on a CUDA device in float32, TF32, bfloat16 and float16 (issue 8, item 6).
+"""Encoding on a CUDA device in float32, TF32, bfloat16 and float16.
 
 On the CPU of this project's machines float32 ``transform`` already runs at the
 matrix product's ceiling (``benchmarks/bench_inference.py``) and bfloat16 moves the
@@ -6,10 +6,10 @@ codes by 1e-2; float16 (10-bit mantissa) needs hardware with fast half precision
 This fits the default transformer (d=32) for 4 epochs on the 10,000 MNIST test
 images on the GPU, then times the module's ``encode`` on rows already on the device
 (best of 10 rounds, every path in turn) and ``transform`` from host rows in
-batches of ``batch_size`` and in the inference batches of session 8, and compares
+batches of ``batch_size`` and in the memory-budget batches, and compares
 each path's codes with float32's.
 
-    python benchmarks/study/gpu_inference.py --data-home ../shared/data --out /tmp/gi
+    python benchmarks/study/gpu_inference.py --out /tmp/gi
 """
 
 import argparse
@@ -48,7 +48,7 @@ def timed(fn, rounds=10):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-home", default="../shared/data")
+    parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", type=Path, default=Path("/tmp/gpu-inference"))
     parser.add_argument("--device", default="cuda", help="'cpu' to try the script")
     parser.add_argument("--rows", type=int, default=10_000)
@@ -104,7 +104,7 @@ def main(argv=None):
         )
     # transform below runs with torch's own defaults (cuDNN may use TF32), as a user's
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = defaults
-    # transform from host rows: in batches of batch_size (before session 8) and in
+    # transform from host rows: in batches of batch_size (no budget) and in
     # the inference batches of sk_convae._inference, every round timing both
     transforms = {
         "before": lambda: batches_of_batch_size()(ae.transform)(X),

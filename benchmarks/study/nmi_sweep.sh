@@ -2,14 +2,14 @@
 # KMeans NMI at d=10 on full MNIST for several settings and seeds, the runs in
 # parallel (for a GPU machine, where each fit is bound by per-step overhead):
 #
-#   DATA_HOME=../shared/data OUT=/tmp/nmi JOBS=11 bash benchmarks/study/nmi_sweep.sh
+#   DATA_HOME=DIR OUT=/tmp/nmi JOBS=11 bash benchmarks/study/nmi_sweep.sh
 #
 # Each line of SETTINGS below is a name and the --set/--max-epochs arguments of
 # bench_mnist.py (--set values are Python literals: strings in quotes); the table at
 # the end gives NMI, test MSE and fit seconds, and failed runs are named.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-DATA_HOME=${DATA_HOME:-../shared/data}
+DATA_HOME=${DATA_HOME:-${SCIKIT_LEARN_DATA:-$HOME/scikit_learn_data}}
 OUT=${OUT:-/tmp/nmi}
 JOBS=${JOBS:-4}
 PYTHON=${PYTHON:-python}

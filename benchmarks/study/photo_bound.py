@@ -1,6 +1,7 @@
 """How far any recipe gets past PCA on photos: the best epoch of long fits.
 
-Issue 8 asks for 1.2x PCA's MSE on 32x32 RGB patches of *other* photos at d=32.
+The question: can any network reach 1.2x PCA's MSE on 32x32 RGB patches of
+*other* photos at d=32?
 This script measures the ceiling a recipe reaches when nothing stops it early and
 the best epoch is picked by looking at the test rows (an oracle choice no user can
 make, hence an upper bound): after every epoch it records PCA's MSE over the
@@ -43,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bench_suite  # noqa: E402
 
 from sk_convae import ConvAutoEncoderTransformer  # noqa: E402
-from sk_convae._benchmark import add_set_argument, parse_overrides  # noqa: E402
+
+from _benchmark import add_set_argument, parse_overrides  # noqa: E402
 
 CURVE = []  # what EpochRatios records
 LEFT = (0.0, 0.75)

@@ -12,7 +12,10 @@ DEMO_DATASETS = ("digits", "mnist")
 def load_demo_data(
     dataset="digits", *, data_home=None, n_train=None, n_test=None, progress=False
 ):
-    """A train/test split of a small image dataset, for examples and the demo.
+    """Load a train/test split of a small image dataset, for examples and the demo.
+
+    The 8x8 digits are embedded in scikit-learn and need no network; MNIST is
+    downloaded once into ``data_home`` by :func:`fetch_mnist`.
 
     Parameters
     ----------
@@ -33,6 +36,18 @@ def load_demo_data(
     data : :class:`~sklearn.utils.Bunch`
         ``X_train``, ``y_train``, ``X_test``, ``y_test``, ``image_shape`` ((H, W))
         and ``name``.
+
+    See Also
+    --------
+    fetch_mnist : The whole MNIST dataset.
+    sklearn.datasets.load_digits : The 8x8 digits.
+
+    Examples
+    --------
+    >>> from sk_convae.datasets import load_demo_data
+    >>> data = load_demo_data("digits")
+    >>> data.X_train.shape, data.X_test.shape, data.image_shape
+    ((1347, 64), (450, 64), (8, 8))
     """
     if dataset == "digits":
         X, y = load_digits(return_X_y=True)

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 
+from sk_convae._version import __version__
+
 N_RETRIES = 3
 DELAY_S = 1.0
 MAX_DELAY_S = 60.0
@@ -214,8 +216,6 @@ def download(
 def _fetch(url, target, remote, *, timeout, progress):
     """One attempt: ``url`` streamed to a temporary file, checked, renamed to
     ``target``. Raises (and leaves nothing behind) when anything is wrong."""
-    from sk_convae import __version__
-
     request = urllib.request.Request(
         url,
         headers={

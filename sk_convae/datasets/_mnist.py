@@ -212,6 +212,8 @@ def fetch_mnist(
         ``feature_names``, ``target_names`` and ``DESCR``.
 
     (data, target) : tuple if ``return_X_y`` is True
+        ``data`` of shape (n_samples, 784) and ``target`` of shape
+        (n_samples,), as above.
 
     Raises
     ------
@@ -220,6 +222,13 @@ def fetch_mnist(
         URL tried with its last error, and says where to put the file by hand.
     ValueError
         If a file on disk is corrupt or truncated; the message names it.
+
+    See Also
+    --------
+    fetch_fashion_mnist : Fashion-MNIST, the same interface.
+    load_demo_data : A train/test split of MNIST or of the 8x8 digits.
+    sklearn.datasets.fetch_openml : MNIST from OpenML (``'mnist_784'``), as
+        float64 by default.
 
     Examples
     --------
@@ -285,6 +294,27 @@ def fetch_fashion_mnist(
         ``target_names`` and ``DESCR``.
 
     (data, target) : tuple if ``return_X_y`` is True
+        ``data`` of shape (n_samples, 784) and ``target`` of shape
+        (n_samples,), as above.
+
+    Raises
+    ------
+    OSError
+        If a file is missing and cannot be downloaded.
+    ValueError
+        If a file on disk is corrupt or truncated.
+
+    See Also
+    --------
+    fetch_mnist : The MNIST handwritten digits, the same interface.
+    load_demo_data : A train/test split of a small image dataset.
+
+    Examples
+    --------
+    >>> from sk_convae.datasets import fetch_fashion_mnist
+    >>> X, y = fetch_fashion_mnist(subset="test", return_X_y=True)  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((10000, 784), (10000,))
     """
     return _fetch(
         FASHION_MNIST,
