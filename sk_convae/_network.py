@@ -89,6 +89,23 @@ class DownBlock(nn.Sequential):
         return activation(norm(x))
 
 
+class TransposedConv2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` that runs in float32 on maps one pixel high or wide.
+
+    On such a map most kernel taps reach no output. oneDNN's bfloat16 kernel for
+    the weight gradient (CPUs with AMX-BF16, torch 2.13) leaves those taps'
+    gradients unwritten, so they hold whatever the memory held, now and then NaN,
+    and one such step ruins the network. The maps are a pixel wide: float32 costs
+    nothing there. Elsewhere it is the plain layer, under any autocast.
+    """
+
+    def forward(self, x, output_size=None):
+        if min(x.shape[-2:]) > 1:
+            return super().forward(x, output_size)
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float(), output_size)
+
+
 class UpBlock(nn.Sequential):
     """Transposed 3x3 convolution with stride 2, BatchNorm, ReLU; doubles H and W.
 
@@ -98,7 +115,7 @@ class UpBlock(nn.Sequential):
 
     def __init__(self, in_channels, out_channels, output_padding):
         super().__init__(
-            nn.ConvTranspose2d(
+            TransposedConv2d(
                 in_channels,
                 out_channels,
                 3,
@@ -186,7 +203,7 @@ class DenseConvAutoEncoder(FlatImageAutoEncoder):
             nn.Unflatten(1, self.code_map_shape),
             *up_blocks,
             # last stage: back to the image's channels, no norm, no activation: logits
-            nn.ConvTranspose2d(
+            TransposedConv2d(
                 widths[1],
                 c,
                 3,

@@ -12,6 +12,7 @@ from sk_convae._network import (
     DenseConvAutoEncoder,
     GaussianNoise,
     ResidualConvAutoEncoder,
+    TransposedConv2d,
     downsampled_sizes,
     principal_axes,
 )
@@ -164,3 +165,35 @@ def test_a_1x1_map_meets_only_the_kernel_centre():
             out = block(torch.randn(7, 64, 1, 1))
         out.float().sum().backward()
         assert torch.isfinite(conv.weight.grad).all()
+
+
+def test_transposed_conv_on_one_pixel_maps_has_exact_gradients():
+    # oneDNN's bfloat16 weight gradient leaves the taps a 1x1 map never reaches
+    # unwritten on CPUs with AMX-BF16 (garbage, now and then NaN): such maps run
+    # in float32, where those taps get their true gradient, zero
+    torch.manual_seed(0)
+    layer = TransposedConv2d(64, 32, 3, stride=2, padding=1, bias=False)
+    for _ in range(50):
+        x = torch.relu(torch.randn(36, 64, 1, 1))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = layer(x)
+        assert y.dtype == torch.float32 and y.shape == (36, 32, 1, 1)
+        y.square().sum().backward()
+        grad = layer.weight.grad  # (in, out, 3, 3); only the centre tap is used
+        assert torch.isfinite(grad).all()
+        centre = torch.zeros(3, 3, dtype=torch.bool)
+        centre[1, 1] = True
+        assert (grad[:, :, ~centre] == 0).all() and grad[:, :, 1, 1].abs().sum() > 0
+        layer.zero_grad()
+
+
+def test_transposed_conv_on_larger_maps_is_the_plain_layer():
+    torch.manual_seed(0)
+    layer = TransposedConv2d(8, 4, 3, stride=2, padding=1, output_padding=1)
+    plain = torch.nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)
+    plain.load_state_dict(layer.state_dict())
+    x = torch.randn(5, 8, 3, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer(x).dtype == torch.bfloat16
+        assert torch.equal(layer(x), plain(x))
+    assert torch.equal(layer(x), plain(x))
