@@ -44,6 +44,15 @@ def save(fig, out, name):
     print(out / name)
 
 
+def pca_mse(summary, n_components):
+    """PCA's test MSE at ``n_components`` in a bench_mnist summary."""
+    return next(
+        r["test_mse"]
+        for r in summary
+        if r["method"] == "pca" and r["n_components"] == n_components
+    )
+
+
 def mnist_vs_pca(out):
     summary = load("mnist-vs-pca")["summary"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -58,11 +67,7 @@ def mnist_vs_pca(out):
         ax.errorbar(d, mse, yerr=std, marker="o", color=colour, label=label, capsize=3)
     for r in summary:
         if r["method"] == "autoencoder":
-            pca = next(
-                p["test_mse"]
-                for p in summary
-                if p["method"] == "pca" and p["n_components"] == r["n_components"]
-            )
+            pca = pca_mse(summary, r["n_components"])
             ax.annotate(
                 f"{pca / r['test_mse']:.1f}x",
                 (r["n_components"], r["test_mse"]),
@@ -107,11 +112,7 @@ def training_curves(out):
     cpu = load("mnist-vs-pca")
     gpu = load("speed-gpu")
     fig, ax = plt.subplots(figsize=(6, 4))
-    pca = next(
-        r["test_mse"]
-        for r in cpu["summary"]
-        if r["method"] == "pca" and r["n_components"] == 32
-    )
+    pca = pca_mse(cpu["summary"], 32)
     for report, colour, label in (
         (cpu, AE_COLOUR, "CPU: " + cpu["machine_summary"].split(" (")[0]),
         (gpu, GPU_COLOUR, "GPU: NVIDIA H200"),

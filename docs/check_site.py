@@ -99,7 +99,7 @@ return {
 """
 
 
-def check_site(root, screenshots=None, wait_s=0.0):
+def check_site(root, screenshots=None):
     """Visit every page of the site in ``root``; return a list of problems."""
     root = Path(root)
     if not (root / "index.html").is_file():
@@ -113,8 +113,6 @@ def check_site(root, screenshots=None, wait_s=0.0):
         while queue:
             page = queue.popleft()
             driver.get(base + page)
-            if wait_s:
-                driver.implicitly_wait(wait_s)
             facts = driver.execute_script(PAGE_FACTS)
             ids_of[page] = set(facts["ids"])
             for entry in driver.get_log("browser"):
